@@ -1,0 +1,113 @@
+//! An in-process store with the same semantics as the DynamoDB one, for
+//! tests and local runs without a table.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{Record, Recorded, Store};
+use crate::error::StoreError;
+
+/// What the store holds for one delivery id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub body: Vec<u8>,
+    pub body_sha256: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug)]
+pub struct MemoryStore {
+    ttl_seconds: i64,
+    items: Mutex<HashMap<String, Held>>,
+}
+
+impl MemoryStore {
+    pub fn new(ttl_seconds: i64) -> Self {
+        Self {
+            ttl_seconds,
+            items: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, delivery_id: &str) -> Option<Held> {
+        self.lock().get(delivery_id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+        self.items
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    async fn record(&self, record: &Record<'_>) -> Result<Recorded, StoreError> {
+        let mut items = self.lock();
+        if let Some(held) = items.get(record.delivery_id)
+            && held.expires_at >= record.received_at
+        {
+            return Ok(Recorded::Duplicate {
+                same_content: held.body_sha256 == record.body_sha256,
+            });
+        }
+        items.insert(
+            record.delivery_id.to_owned(),
+            Held {
+                body: record.body.to_vec(),
+                body_sha256: record.body_sha256.to_owned(),
+                expires_at: record.received_at + self.ttl_seconds,
+            },
+        );
+        Ok(Recorded::Accepted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record<'a>(id: &'a str, body: &'a [u8], sha: &'a str, at: i64) -> Record<'a> {
+        Record {
+            delivery_id: id,
+            body,
+            body_sha256: sha,
+            front_door: "apigw-v2",
+            scheme: "genesys",
+            topic: None,
+            received_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn first_accepted_then_duplicate_then_expired() {
+        let store = MemoryStore::new(100);
+        assert_eq!(
+            store.record(&record("a", b"x", "h1", 0)).await.unwrap(),
+            Recorded::Accepted
+        );
+        assert_eq!(
+            store.record(&record("a", b"x", "h1", 100)).await.unwrap(),
+            Recorded::Duplicate { same_content: true }
+        );
+        assert_eq!(
+            store.record(&record("a", b"y", "h2", 50)).await.unwrap(),
+            Recorded::Duplicate {
+                same_content: false
+            }
+        );
+        assert_eq!(
+            store.record(&record("a", b"z", "h3", 101)).await.unwrap(),
+            Recorded::Accepted
+        );
+        assert_eq!(store.get("a").unwrap().body, b"z");
+        assert_eq!(store.len(), 1);
+    }
+}

@@ -1,0 +1,14 @@
+//! Receives Genesys Cloud deliveries on AWS Lambda: decodes any front door,
+//! verifies the pinned signature scheme over the exact signed bytes, and
+//! records each delivery exactly once in DynamoDB.
+//!
+//! Stages, in the order a delivery meets them: [`envelope`] → [`verify`] →
+//! [`dedup`] → [`respond`], wired by [`handler`] with [`config`] read once.
+
+pub mod config;
+pub mod dedup;
+pub mod envelope;
+pub mod error;
+pub mod handler;
+pub mod respond;
+pub mod verify;

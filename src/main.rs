@@ -1,0 +1,37 @@
+use aws_config::BehaviorVersion;
+use genesys_webhook::config::{Config, SecretSource, fetch_secrets};
+use genesys_webhook::dedup::DynamoStore;
+use genesys_webhook::handler::Handler;
+use genesys_webhook::verify::scheme_for;
+use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let handler = init()
+        .await
+        .inspect_err(|e| tracing::error!("init failed: {e}"))?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        handler.handle(event.payload)
+    }))
+    .await
+}
+
+/// Everything a request needs, built once: configuration, keys, SDK client.
+async fn init() -> Result<Handler<DynamoStore>, Error> {
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let secrets = match &config.secrets {
+        SecretSource::Inline(secrets) => secrets.clone(),
+        SecretSource::SecretsManager { arn } => fetch_secrets(&sdk, arn).await?,
+    };
+    let scheme = scheme_for(&config, &secrets)?;
+    let store = DynamoStore::new(
+        &sdk,
+        config.store_timeouts,
+        config.table.clone(),
+        config.ttl_seconds,
+    );
+    Ok(Handler::new(&config, scheme, store))
+}

@@ -1,0 +1,214 @@
+//! Outcome → the answer its front door expects. Only the outcome's code
+//! reaches the caller; details stay in the log.
+
+use aws_lambda_events::alb::AlbTargetGroupResponse;
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use http::{HeaderMap, HeaderValue, header};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::envelope::FrontDoor;
+use crate::error::{InvocationError, Reject, StoreError};
+
+/// What became of one delivery.
+#[derive(Debug)]
+pub enum Outcome {
+    Accepted {
+        delivery_id: String,
+    },
+    /// Answered 200 so the sender stops retrying.
+    Duplicate {
+        delivery_id: String,
+    },
+    Rejected(Reject),
+    StoreUnavailable(StoreError),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Accepted { .. } => "accepted",
+            Self::Duplicate { .. } => "duplicate",
+            Self::Rejected(_) => "rejected",
+            Self::StoreUnavailable(_) => "store_unavailable",
+        }
+    }
+
+    fn status_and_body(&self) -> (u16, serde_json::Value) {
+        match self {
+            Self::Accepted { delivery_id } | Self::Duplicate { delivery_id } => (
+                200,
+                json!({"status": self.label(), "deliveryId": delivery_id}),
+            ),
+            Self::Rejected(r) => (r.code.status(), json!({"error": r.code.as_str()})),
+            Self::StoreUnavailable(_) => (503, json!({"error": "store_unavailable"})),
+        }
+    }
+}
+
+/// The function's answer, in the shape of the front door that asked.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    ApiGatewayV1(ApiGatewayProxyResponse),
+    ApiGatewayV2(ApiGatewayV2httpResponse),
+    Alb(AlbTargetGroupResponse),
+    Partner(serde_json::Value),
+}
+
+/// The answer for a delivery through `door`.
+pub fn reply(
+    door: FrontDoor,
+    outcome: Outcome,
+    retry_after_seconds: u32,
+) -> Result<Reply, InvocationError> {
+    match door {
+        FrontDoor::EventBridge => partner(outcome),
+        _ => Ok(http(door, &outcome, retry_after_seconds)),
+    }
+}
+
+/// The HTTP answer; EventBridge never asks for one.
+fn http(door: FrontDoor, outcome: &Outcome, retry_after_seconds: u32) -> Reply {
+    let (status, body) = outcome.status_and_body();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if matches!(outcome, Outcome::StoreUnavailable(_)) {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    }
+    let body = Some(Body::Text(body.to_string()));
+    match door {
+        FrontDoor::ApiGatewayV1 | FrontDoor::EventBridge => {
+            let mut r = ApiGatewayProxyResponse::default();
+            r.status_code = status.into();
+            r.headers = headers;
+            r.body = body;
+            Reply::ApiGatewayV1(r)
+        }
+        FrontDoor::ApiGatewayV2 | FrontDoor::FunctionUrl => {
+            let mut r = ApiGatewayV2httpResponse::default();
+            r.status_code = status.into();
+            r.headers = headers;
+            r.body = body;
+            Reply::ApiGatewayV2(r)
+        }
+        FrontDoor::Alb { multi_value } => {
+            let mut r = AlbTargetGroupResponse::default();
+            r.status_code = status.into();
+            r.status_description = Some(status_description(status));
+            if multi_value {
+                r.multi_value_headers = headers;
+            } else {
+                r.headers = headers;
+            }
+            r.body = body;
+            Reply::Alb(r)
+        }
+    }
+}
+
+/// The answer to a partner event. A store failure is an invocation error so
+/// that EventBridge and Lambda retry it; everything else is final.
+fn partner(outcome: Outcome) -> Result<Reply, InvocationError> {
+    match outcome {
+        Outcome::StoreUnavailable(e) => Err(e.into()),
+        Outcome::Rejected(r) => Ok(Reply::Partner(
+            json!({"status": "rejected", "reason": r.code.as_str()}),
+        )),
+        other => Ok(Reply::Partner(other.status_and_body().1)),
+    }
+}
+
+fn status_description(status: u16) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{status} {reason}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::RejectCode;
+    use serde_json::Value;
+
+    fn to_json(reply: &Reply) -> Value {
+        serde_json::to_value(reply).unwrap()
+    }
+
+    fn accepted() -> Outcome {
+        Outcome::Accepted {
+            delivery_id: "d-1".into(),
+        }
+    }
+
+    #[test]
+    fn every_http_door_answers_status_and_json_body() {
+        for door in [
+            FrontDoor::ApiGatewayV1,
+            FrontDoor::ApiGatewayV2,
+            FrontDoor::FunctionUrl,
+            FrontDoor::Alb { multi_value: false },
+        ] {
+            let v = to_json(&http(door, &accepted(), 5));
+            assert_eq!(v["statusCode"], 200, "{door:?}");
+            let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body, json!({"status": "accepted", "deliveryId": "d-1"}));
+            assert_eq!(v["headers"]["content-type"], "application/json");
+        }
+    }
+
+    #[test]
+    fn alb_answers_with_a_status_description_and_matching_header_style() {
+        let v = to_json(&http(FrontDoor::Alb { multi_value: true }, &accepted(), 5));
+        assert_eq!(v["statusDescription"], "200 OK");
+        assert_eq!(
+            v["multiValueHeaders"]["content-type"],
+            json!(["application/json"])
+        );
+    }
+
+    #[test]
+    fn rejections_and_store_failures() {
+        let cases = [
+            (RejectCode::MissingSignature, 401),
+            (RejectCode::InvalidSignature, 401),
+            (RejectCode::StaleTimestamp, 401),
+            (RejectCode::Malformed, 400),
+            (RejectCode::TooLarge, 413),
+            (RejectCode::ForbiddenSource, 403),
+        ];
+        for (code, status) in cases {
+            let outcome = Outcome::Rejected(code.because("secret detail"));
+            let v = to_json(&http(FrontDoor::ApiGatewayV2, &outcome, 5));
+            assert_eq!(v["statusCode"], status);
+            let body = v["body"].as_str().unwrap();
+            assert_eq!(body, json!({"error": code.as_str()}).to_string());
+            assert!(!body.contains("secret detail"));
+        }
+        let outcome = Outcome::StoreUnavailable(StoreError("timeout".into()));
+        let v = to_json(&http(FrontDoor::ApiGatewayV1, &outcome, 7));
+        assert_eq!(v["statusCode"], 503);
+        assert_eq!(v["headers"]["retry-after"], "7");
+        assert_eq!(v["body"], json!({"error": "store_unavailable"}).to_string());
+    }
+
+    #[test]
+    fn partner_answers() {
+        let v = to_json(&partner(accepted()).unwrap());
+        assert_eq!(v, json!({"status": "accepted", "deliveryId": "d-1"}));
+        let v =
+            to_json(&partner(Outcome::Rejected(RejectCode::ForbiddenSource.because("x"))).unwrap());
+        assert_eq!(
+            v,
+            json!({"status": "rejected", "reason": "forbidden_source"})
+        );
+        let err = partner(Outcome::StoreUnavailable(StoreError("down".into())));
+        assert!(matches!(err, Err(InvocationError::Store(_))));
+    }
+}

@@ -1,0 +1,261 @@
+//! Signature verification: one module per scheme behind [`Scheme`].
+//!
+//! Every scheme is HMAC-SHA256 with keys prepared once at init, compared in
+//! constant time through `Mac::verify_slice`.
+
+mod genesys;
+mod open_messaging;
+mod standard_webhooks;
+mod timestamped;
+
+pub use genesys::Genesys;
+pub use open_messaging::OpenMessaging;
+pub use standard_webhooks::StandardWebhooks;
+pub use timestamped::Timestamped;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use http::HeaderName;
+use sha2::Sha256;
+
+use crate::config::{Config, SchemeName, Secrets};
+use crate::envelope::HttpDelivery;
+use crate::error::{ConfigError, Reject, RejectCode};
+
+/// How one deployment's deliveries prove they came from the sender.
+pub trait Scheme: Send + Sync {
+    fn name(&self) -> SchemeName;
+
+    /// `now` is Unix seconds, for schemes that bound a timestamp.
+    fn verify(&self, delivery: &HttpDelivery, now: i64) -> Result<(), Reject>;
+
+    /// A delivery id the scheme signs, when it has one.
+    fn delivery_id<'a>(&self, _delivery: &'a HttpDelivery) -> Result<Option<&'a str>, Reject> {
+        Ok(None)
+    }
+}
+
+/// Builds the scheme `config` pins, keyed with `secrets`.
+pub fn scheme_for(config: &Config, secrets: &Secrets) -> Result<Box<dyn Scheme>, ConfigError> {
+    let header = config.signature_header.clone();
+    let tolerance = config.tolerance_seconds;
+    Ok(match config.scheme {
+        SchemeName::Genesys => Box::new(Genesys::new(header, Keys::new(secrets))),
+        SchemeName::OpenMessaging => Box::new(OpenMessaging::new(header, Keys::new(secrets))),
+        SchemeName::Timestamped => {
+            Box::new(Timestamped::new(header, Keys::new(secrets), tolerance))
+        }
+        SchemeName::StandardWebhooks => Box::new(StandardWebhooks::new(
+            header,
+            StandardWebhooks::keys(secrets)?,
+            tolerance,
+        )),
+    })
+}
+
+/// Most signatures one delivery may offer: enough for any rotation, few
+/// enough that a header full of them costs nothing.
+pub const MAX_SIGNATURES: usize = 8;
+
+pub type Digest = [u8; 32];
+type HmacSha256 = Hmac<Sha256>;
+
+/// One HMAC state per secret, keyed once so no request pays the key schedule.
+#[derive(Clone)]
+pub struct Keys(Vec<HmacSha256>);
+
+impl Keys {
+    pub fn new(secrets: &Secrets) -> Self {
+        Self::from_raw(secrets.iter().map(|s| s.expose()))
+    }
+
+    fn from_raw<'a>(keys: impl Iterator<Item = &'a [u8]>) -> Self {
+        Self(
+            keys.map(|k| {
+                <HmacSha256 as KeyInit>::new_from_slice(k).expect("HMAC takes keys of any length")
+            })
+            .collect(),
+        )
+    }
+
+    /// True when any secret's HMAC over the concatenated `message` equals any
+    /// of `candidates`. The body is hashed once per secret, not per candidate.
+    pub fn any_matches(&self, message: &[&[u8]], candidates: &[Digest]) -> bool {
+        self.0.iter().any(|key| {
+            let mut mac = key.clone();
+            for part in message {
+                mac.update(part);
+            }
+            candidates
+                .iter()
+                .any(|c| mac.clone().verify_slice(c).is_ok())
+        })
+    }
+
+    /// The digest under the current secret; for signing tools and tests.
+    pub fn sign(&self, message: &[&[u8]]) -> Digest {
+        let mut mac = self.0[0].clone();
+        for part in message {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Decodes a SHA-256 digest given as base64, or as hex (either case) when
+/// `hex_allowed`. Anything else, including a digest of the wrong length, is
+/// `None`.
+pub fn decode_digest(s: &str, hex_allowed: bool) -> Option<Digest> {
+    let mut out = [0u8; 32];
+    if hex_allowed && s.len() == 64 {
+        return hex::decode_to_slice(s, &mut out).ok().map(|()| out);
+    }
+    if s.len() != 44 {
+        return None;
+    }
+    match STANDARD.decode_slice(s, &mut out) {
+        Ok(32) => Some(out),
+        _ => None,
+    }
+}
+
+/// Parses Unix seconds (digits only) and rejects them when more than
+/// `tolerance` from `now`, in either direction.
+pub fn check_timestamp(raw: &str, now: i64, tolerance: i64) -> Result<(), Reject> {
+    let malformed = RejectCode::InvalidSignature.because("timestamp is not Unix seconds");
+    if raw.is_empty() || raw.len() > 12 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed);
+    }
+    let t: i64 = raw.parse().map_err(|_| malformed)?;
+    if (now - t).abs() > tolerance {
+        return Err(RejectCode::StaleTimestamp.because("timestamp outside tolerance"));
+    }
+    Ok(())
+}
+
+/// The one value of the signature header, or `missing_signature`.
+fn signature_header<'a>(delivery: &'a HttpDelivery, name: &HeaderName) -> Result<&'a str, Reject> {
+    match delivery.header(name)? {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(RejectCode::MissingSignature.because("signature header absent")),
+    }
+}
+
+/// Strips a case-insensitive `sha256=` prefix.
+fn strip_sha256_prefix(v: &str) -> Option<&str> {
+    v.get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("sha256="))
+        .map(|_| &v[7..])
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::envelope::FrontDoor;
+    use http::{HeaderMap, HeaderValue};
+
+    pub const NOW: i64 = 1_764_000_000;
+
+    pub fn secrets(current: &str, previous: Option<&str>) -> Secrets {
+        Secrets {
+            current: Secret::new(current),
+            previous: previous.map(Secret::new),
+        }
+    }
+
+    pub fn delivery(headers: &[(&str, &str)], body: &[u8]) -> HttpDelivery {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        HttpDelivery {
+            front_door: FrontDoor::ApiGatewayV2,
+            headers: map,
+            body: body.to_vec(),
+        }
+    }
+
+    /// HMAC-SHA256 computed independently (Python's hmac module) for key
+    /// "test-secret" over `{"id":"1"}`.
+    pub const KNOWN_HEX: &str = "b6ee61d26a3494ddc3437b55028299a9c39956dfdcf623629b0b1f7d0c64baf1";
+
+    #[test]
+    fn digest_encodings() {
+        let d = [0xabu8; 32];
+        let hex_lower = hex::encode(d);
+        let hex_upper = hex_lower.to_uppercase();
+        let b64 = STANDARD.encode(d);
+        assert_eq!(decode_digest(&hex_lower, true), Some(d));
+        assert_eq!(decode_digest(&hex_upper, true), Some(d));
+        assert_eq!(decode_digest(&b64, true), Some(d));
+        assert_eq!(decode_digest(&b64, false), Some(d));
+        assert_eq!(decode_digest(&hex_lower, false), None);
+        for bad in [
+            &hex_lower[..62],
+            &b64[..43],
+            "",
+            "zz",
+            &format!("{hex_lower}00"),
+            &b64.replace('q', "-"),
+            &format!(" {}", &b64[1..]),
+        ] {
+            assert_eq!(decode_digest(bad, true), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamp_tolerance_edges_both_ways() {
+        let ok = |t: i64| check_timestamp(&t.to_string(), NOW, 300);
+        assert!(ok(NOW).is_ok());
+        assert!(ok(NOW - 300).is_ok());
+        assert!(ok(NOW + 300).is_ok());
+        assert_eq!(ok(NOW - 301).unwrap_err().code, RejectCode::StaleTimestamp);
+        assert_eq!(ok(NOW + 301).unwrap_err().code, RejectCode::StaleTimestamp);
+        for bad in [
+            "",
+            "-5",
+            "+5",
+            "1.5",
+            "1e9",
+            "99999999999999999999",
+            " 1",
+            "0x10",
+        ] {
+            assert_eq!(
+                check_timestamp(bad, NOW, 300).unwrap_err().code,
+                RejectCode::InvalidSignature,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_accepts_either_secret_and_nothing_else() {
+        let keys = Keys::new(&secrets("new", Some("old")));
+        let by_old = Keys::new(&secrets("old", None)).sign(&[b"body"]);
+        let by_new = Keys::new(&secrets("new", None)).sign(&[b"body"]);
+        let by_other = Keys::new(&secrets("other", None)).sign(&[b"body"]);
+        assert!(keys.any_matches(&[b"body"], &[by_old]));
+        assert!(keys.any_matches(&[b"body"], &[by_new]));
+        assert!(!keys.any_matches(&[b"body"], &[by_other]));
+        assert!(keys.any_matches(&[b"body"], &[by_other, by_old]));
+        assert!(!keys.any_matches(&[b"body!"], &[by_old, by_new]));
+    }
+
+    #[test]
+    fn message_parts_are_concatenated() {
+        let keys = Keys::new(&secrets("k", None));
+        assert_eq!(keys.sign(&[b"12.", b"ab"]), keys.sign(&[b"12.ab"]));
+    }
+
+    #[test]
+    fn known_answer() {
+        let keys = Keys::new(&secrets("test-secret", None));
+        assert_eq!(hex::encode(keys.sign(&[br#"{"id":"1"}"#])), KNOWN_HEX);
+    }
+}

@@ -1,0 +1,220 @@
+//! `standard-webhooks`: the Standard Webhooks specification. `webhook-id`,
+//! `webhook-timestamp` and `webhook-signature: v1,<base64> …` signed over
+//! `{id}.{timestamp}.{body}` with a `whsec_<base64>` secret.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderName;
+
+use super::{
+    Digest, Keys, MAX_SIGNATURES, Scheme, check_timestamp, decode_digest, signature_header,
+};
+use crate::config::{SchemeName, Secrets};
+use crate::envelope::HttpDelivery;
+use crate::error::{ConfigError, Reject, RejectCode};
+
+const ID: HeaderName = HeaderName::from_static("webhook-id");
+const TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+
+pub struct StandardWebhooks {
+    header: HeaderName,
+    keys: Keys,
+    tolerance: i64,
+}
+
+impl StandardWebhooks {
+    pub const HEADER: &'static str = "webhook-signature";
+
+    pub fn new(header: Option<HeaderName>, keys: Keys, tolerance: i64) -> Self {
+        Self {
+            header: header.unwrap_or(HeaderName::from_static(Self::HEADER)),
+            keys,
+            tolerance,
+        }
+    }
+
+    /// Keys from `whsec_<base64>` secrets (the prefix is optional, as in the
+    /// specification's own libraries).
+    pub fn keys(secrets: &Secrets) -> Result<Keys, ConfigError> {
+        let decoded = secrets
+            .iter()
+            .map(|s| {
+                let raw = s.expose();
+                let raw = raw.strip_prefix(b"whsec_").unwrap_or(raw);
+                STANDARD.decode(raw).map_err(|_| {
+                    ConfigError::new(
+                        "WEBHOOK_SECRET",
+                        "standard-webhooks needs whsec_<base64> secrets",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Keys::from_raw(decoded.iter().map(Vec::as_slice)))
+    }
+
+    pub fn sign(keys: &Keys, id: &str, timestamp: i64, body: &[u8]) -> String {
+        let t = timestamp.to_string();
+        let digest = keys.sign(&[id.as_bytes(), b".", t.as_bytes(), b".", body]);
+        format!("v1,{}", STANDARD.encode(digest))
+    }
+}
+
+fn parse(value: &str) -> Result<Vec<Digest>, Reject> {
+    let mut digests = Vec::new();
+    for entry in value.split(' ').filter(|e| !e.is_empty()) {
+        let Some(sig) = entry.strip_prefix("v1,") else {
+            continue;
+        };
+        if digests.len() == MAX_SIGNATURES {
+            return Err(RejectCode::InvalidSignature.because("too many signatures"));
+        }
+        digests.push(
+            decode_digest(sig, false).ok_or(
+                RejectCode::InvalidSignature.because("v1 signature is not base64 SHA-256"),
+            )?,
+        );
+    }
+    if digests.is_empty() {
+        return Err(RejectCode::InvalidSignature.because("no v1 signature"));
+    }
+    Ok(digests)
+}
+
+impl Scheme for StandardWebhooks {
+    fn name(&self) -> SchemeName {
+        SchemeName::StandardWebhooks
+    }
+
+    fn verify(&self, delivery: &HttpDelivery, now: i64) -> Result<(), Reject> {
+        let digests = parse(signature_header(delivery, &self.header)?)?;
+        let missing =
+            RejectCode::InvalidSignature.because("webhook-id or webhook-timestamp absent");
+        let id = delivery.header(&ID)?.ok_or(missing)?;
+        let timestamp = delivery.header(&TIMESTAMP)?.ok_or(missing)?;
+        check_timestamp(timestamp, now, self.tolerance)?;
+        let message: [&[u8]; 5] = [
+            id.as_bytes(),
+            b".",
+            timestamp.as_bytes(),
+            b".",
+            &delivery.body,
+        ];
+        if self.keys.any_matches(&message, &digests) {
+            Ok(())
+        } else {
+            Err(RejectCode::InvalidSignature.because("no secret matches"))
+        }
+    }
+
+    fn delivery_id<'a>(&self, delivery: &'a HttpDelivery) -> Result<Option<&'a str>, Reject> {
+        delivery.header(&ID)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::tests::{delivery, secrets};
+
+    /// The specification's own test vector.
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const ID_VALUE: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const TS: i64 = 1_614_265_330;
+    const BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const SIG: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    fn scheme() -> StandardWebhooks {
+        StandardWebhooks::new(
+            None,
+            StandardWebhooks::keys(&secrets(SECRET, None)).unwrap(),
+            300,
+        )
+    }
+
+    fn verify(id: &str, ts: &str, sig: &str, body: &[u8], now: i64) -> Result<(), RejectCode> {
+        let d = delivery(
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", ts),
+                ("webhook-signature", sig),
+            ],
+            body,
+        );
+        scheme().verify(&d, now).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn specification_vector() {
+        assert_eq!(verify(ID_VALUE, &TS.to_string(), SIG, BODY, TS), Ok(()));
+        let keys = StandardWebhooks::keys(&secrets(SECRET, None)).unwrap();
+        assert_eq!(StandardWebhooks::sign(&keys, ID_VALUE, TS, BODY), SIG);
+    }
+
+    #[test]
+    fn several_signatures_and_other_versions() {
+        let sig = format!("v1a,xyz v1,{} {SIG}", STANDARD.encode([0u8; 32]));
+        assert_eq!(verify(ID_VALUE, &TS.to_string(), &sig, BODY, TS), Ok(()));
+        assert_eq!(
+            verify(ID_VALUE, &TS.to_string(), "v2,abc", BODY, TS),
+            Err(RejectCode::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn every_signed_part_matters() {
+        let ts = TS.to_string();
+        assert!(verify("msg_other", &ts, SIG, BODY, TS).is_err());
+        assert!(verify(ID_VALUE, &(TS + 1).to_string(), SIG, BODY, TS).is_err());
+        assert!(verify(ID_VALUE, &ts, SIG, br#"{"test": 2432232315}"#, TS).is_err());
+    }
+
+    #[test]
+    fn tolerance_both_ways() {
+        let ts = TS.to_string();
+        assert_eq!(verify(ID_VALUE, &ts, SIG, BODY, TS + 300), Ok(()));
+        assert_eq!(verify(ID_VALUE, &ts, SIG, BODY, TS - 300), Ok(()));
+        assert_eq!(
+            verify(ID_VALUE, &ts, SIG, BODY, TS + 301),
+            Err(RejectCode::StaleTimestamp)
+        );
+        assert_eq!(
+            verify(ID_VALUE, &ts, SIG, BODY, TS - 301),
+            Err(RejectCode::StaleTimestamp)
+        );
+    }
+
+    #[test]
+    fn missing_parts() {
+        let d = delivery(
+            &[("webhook-id", ID_VALUE), ("webhook-timestamp", "1")],
+            BODY,
+        );
+        assert_eq!(
+            scheme().verify(&d, TS).unwrap_err().code,
+            RejectCode::MissingSignature
+        );
+        let d = delivery(
+            &[("webhook-signature", SIG), ("webhook-timestamp", "1")],
+            BODY,
+        );
+        assert_eq!(
+            scheme().verify(&d, TS).unwrap_err().code,
+            RejectCode::InvalidSignature
+        );
+    }
+
+    #[test]
+    fn delivery_id_is_the_signed_webhook_id() {
+        let d = delivery(&[("Webhook-Id", ID_VALUE)], BODY);
+        assert_eq!(scheme().delivery_id(&d).unwrap(), Some(ID_VALUE));
+    }
+
+    #[test]
+    fn secret_must_be_base64() {
+        let err = StandardWebhooks::keys(&secrets("whsec_not base64!", None))
+            .err()
+            .unwrap();
+        assert_eq!(err.var, "WEBHOOK_SECRET");
+        assert!(!err.to_string().contains("not base64!"));
+    }
+}
