@@ -11,4 +11,5 @@ pub mod envelope;
 pub mod error;
 pub mod handler;
 pub mod respond;
+pub mod sample;
 pub mod verify;

@@ -1,0 +1,517 @@
+//! The whole in-process pipeline, event JSON in → answer out, over the
+//! in-memory store.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use genesys_webhook::config::{Config, SchemeName, Secrets};
+use genesys_webhook::dedup::{MemoryStore, Record, Recorded, Store};
+use genesys_webhook::envelope::FrontDoor;
+use genesys_webhook::error::{InvocationError, StoreError};
+use genesys_webhook::handler::Handler;
+use genesys_webhook::sample::{self, CATALOG, GENESYS_PARTNER_SAMPLE, SAMPLE_TIME, Variant};
+use genesys_webhook::verify::scheme_for;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn config(scheme: SchemeName, extra: &[(&str, &str)]) -> Config {
+    let mut vars = vec![
+        ("SIGNATURE_SCHEME", scheme.as_str()),
+        ("WEBHOOK_SECRET", sample::test_secret(scheme)),
+        ("DEDUP_TABLE", "deliveries"),
+    ];
+    vars.extend_from_slice(extra);
+    Config::from_lookup(|k| {
+        vars.iter()
+            .rev()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap()
+}
+
+fn handler_with<S: Store>(config: &Config, store: S) -> Handler<S> {
+    let genesys_webhook::config::SecretSource::Inline(secrets) = &config.secrets else {
+        panic!("inline secrets expected")
+    };
+    Handler::new(config, scheme_for(config, secrets).unwrap(), store)
+}
+
+fn handler(scheme: SchemeName) -> Handler<MemoryStore> {
+    let c = config(scheme, &[]);
+    handler_with(&c, MemoryStore::new(c.ttl_seconds))
+}
+
+/// (status, the JSON answer) for HTTP and partner answers alike.
+fn answer(reply: &genesys_webhook::respond::Reply) -> (u16, Value) {
+    let v = serde_json::to_value(reply).unwrap();
+    match v.get("statusCode") {
+        Some(code) => (
+            code.as_u64().unwrap() as u16,
+            serde_json::from_str(v["body"].as_str().unwrap()).unwrap(),
+        ),
+        None => (200, v),
+    }
+}
+
+/// `accepted`/`duplicate`, or the error code or reason.
+fn verdict(body: &Value) -> String {
+    ["error", "reason", "status"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap()
+        .to_owned()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+#[tokio::test]
+async fn every_file_in_events_gets_its_expected_answer() {
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let (scheme, expect) = if name == GENESYS_PARTNER_SAMPLE {
+            (SchemeName::Genesys, "accepted")
+        } else {
+            let s = CATALOG
+                .iter()
+                .find(|s| s.file == name)
+                .unwrap_or_else(|| panic!("{name} is not in the sample catalog"));
+            (s.scheme, s.expect)
+        };
+        let h = handler(scheme);
+        let (_, body) = answer(&h.handle_at(event.clone(), SAMPLE_TIME).await.unwrap());
+        assert_eq!(verdict(&body), expect, "{name}");
+        let stored = h.store().len();
+        assert_eq!(stored, usize::from(expect == "accepted"), "{name}");
+        if expect == "accepted" {
+            let (_, again) = answer(&h.handle_at(event, SAMPLE_TIME + 1).await.unwrap());
+            assert_eq!(verdict(&again), "duplicate", "{name}");
+        }
+        seen.insert(name);
+    }
+    let mut want: BTreeSet<String> = CATALOG.iter().map(|s| s.file.to_owned()).collect();
+    want.insert(GENESYS_PARTNER_SAMPLE.to_owned());
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn events_are_in_sync_with_the_signing_tool() {
+    for s in CATALOG {
+        let on_disk = std::fs::read_to_string(events_dir().join(s.file)).unwrap();
+        assert!(
+            on_disk == s.file_text(SAMPLE_TIME).unwrap(),
+            "events/{} is stale: run `cargo run --bin genesys-sign -- events events`",
+            s.file
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_door_and_scheme_plain_and_base64_round_trips() {
+    let bodies: [&[u8]; 3] = [
+        b"{\"id\":\"1\",\"text\":\"Gr\xc3\xbc\xc3\x9fe \xe2\x9c\x93\"}\r\n",
+        b"",
+        b"\xff\xfe binary \x00",
+    ];
+    for scheme in SchemeName::ALL {
+        for (name, door) in sample::DOORS {
+            if door == FrontDoor::EventBridge {
+                continue;
+            }
+            for body in bodies {
+                for b64 in [false, true] {
+                    let headers = sample::signed_headers(
+                        scheme,
+                        sample::test_secret(scheme),
+                        body,
+                        Some("msg_1"),
+                        SAMPLE_TIME,
+                    )
+                    .unwrap();
+                    let event = sample::wrap(door, &headers, body, b64, SAMPLE_TIME);
+                    let h = handler(scheme);
+                    let (status, reply) = answer(&h.handle_at(event, SAMPLE_TIME).await.unwrap());
+                    let what = format!("{scheme:?} {name} base64={b64} body={body:?}");
+                    assert_eq!(
+                        (status, verdict(&reply)),
+                        (200, "accepted".into()),
+                        "{what}"
+                    );
+                    assert_eq!(h.store().get("msg_1").unwrap().body, body, "{what}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn header_casing_does_not_matter() {
+    let body = b"{\"id\":\"1\"}";
+    let sig =
+        sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, body, None, 0).unwrap();
+    let (_, value) = sig
+        .iter()
+        .find(|(k, _)| k == "X-Genesys-Signature")
+        .unwrap();
+    for name in [
+        "x-genesys-signature",
+        "X-GENESYS-SIGNATURE",
+        "x-GeNeSyS-sIgNaTuRe",
+    ] {
+        let event = sample::wrap(
+            FrontDoor::ApiGatewayV1,
+            &[(name.to_owned(), value.clone())],
+            body,
+            false,
+            0,
+        );
+        let (status, _) = answer(
+            &handler(SchemeName::Genesys)
+                .handle_at(event, 0)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(status, 200, "{name}");
+    }
+}
+
+fn signed_event(
+    scheme: SchemeName,
+    door: FrontDoor,
+    body: &[u8],
+    id: Option<&str>,
+    at: i64,
+) -> Value {
+    let headers =
+        sample::signed_headers(scheme, sample::test_secret(scheme), body, id, at).unwrap();
+    sample::wrap(door, &headers, body, false, at)
+}
+
+#[tokio::test]
+async fn cross_scheme_replay_is_rejected() {
+    let body = b"{\"id\":\"1\"}";
+    let h = handler(SchemeName::Timestamped);
+    for scheme in [
+        SchemeName::Genesys,
+        SchemeName::OpenMessaging,
+        SchemeName::StandardWebhooks,
+    ] {
+        let event = signed_event(scheme, FrontDoor::ApiGatewayV2, body, None, SAMPLE_TIME);
+        let (status, _) = answer(&h.handle_at(event, SAMPLE_TIME).await.unwrap());
+        assert_eq!(status, 401, "{scheme:?}");
+    }
+    // A captured timestamped signature offered as a body-only one, where the
+    // signed message `{t}.{body}` is passed off as the body.
+    let t = SAMPLE_TIME.to_string();
+    let mut message = t.clone().into_bytes();
+    message.push(b'.');
+    message.extend_from_slice(body);
+    let captured = sample::signed_headers(
+        SchemeName::Timestamped,
+        sample::TEST_SECRET,
+        body,
+        None,
+        SAMPLE_TIME,
+    )
+    .unwrap();
+    let sig = captured
+        .iter()
+        .find(|(k, _)| k == "X-Genesys-Signature")
+        .unwrap()
+        .1
+        .clone();
+    let digest = sig.rsplit("s=").next().unwrap().to_owned();
+    let event = sample::wrap(
+        FrontDoor::ApiGatewayV2,
+        &[("X-Genesys-Signature".into(), digest)],
+        &message,
+        false,
+        SAMPLE_TIME,
+    );
+    let genesys = handler(SchemeName::Genesys);
+    let (status, _) = answer(&genesys.handle_at(event.clone(), SAMPLE_TIME).await.unwrap());
+    assert_eq!(
+        status, 200,
+        "the body-only scheme accepts what it was given, as designed"
+    );
+    let (status, _) = answer(&h.handle_at(event, SAMPLE_TIME).await.unwrap());
+    assert_eq!(status, 401, "but the timestamped deployment never does");
+    assert!(h.store().is_empty());
+}
+
+#[tokio::test]
+async fn stale_timestamps_are_401_stale_timestamp() {
+    let event = signed_event(
+        SchemeName::Timestamped,
+        FrontDoor::FunctionUrl,
+        b"{}",
+        None,
+        SAMPLE_TIME,
+    );
+    let h = handler(SchemeName::Timestamped);
+    let (status, body) = answer(&h.handle_at(event, SAMPLE_TIME + 301).await.unwrap());
+    assert_eq!((status, body), (401, json!({"error": "stale_timestamp"})));
+}
+
+#[tokio::test]
+async fn rotation_through_the_handler() {
+    let c = config(
+        SchemeName::Genesys,
+        &[
+            ("WEBHOOK_SECRET", "new-secret"),
+            ("WEBHOOK_SECRET_PREVIOUS", sample::TEST_SECRET),
+        ],
+    );
+    let h = handler_with(&c, MemoryStore::new(c.ttl_seconds));
+    let by_old = signed_event(
+        SchemeName::Genesys,
+        FrontDoor::ApiGatewayV2,
+        b"{\"a\":1}",
+        None,
+        0,
+    );
+    let (status, _) = answer(&h.handle_at(by_old, 0).await.unwrap());
+    assert_eq!(status, 200);
+    let headers =
+        sample::signed_headers(SchemeName::Genesys, "new-secret", b"{\"a\":2}", None, 0).unwrap();
+    let by_new = sample::wrap(FrontDoor::ApiGatewayV2, &headers, b"{\"a\":2}", false, 0);
+    let (status, _) = answer(&h.handle_at(by_new, 0).await.unwrap());
+    assert_eq!(status, 200);
+    let headers =
+        sample::signed_headers(SchemeName::Genesys, "retired", b"{\"a\":3}", None, 0).unwrap();
+    let by_retired = sample::wrap(FrontDoor::ApiGatewayV2, &headers, b"{\"a\":3}", false, 0);
+    let (status, _) = answer(&h.handle_at(by_retired, 0).await.unwrap());
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn delivery_id_rules() {
+    let body: &[u8] = b"{\"id\":\"same\",\"type\":\"Text\"}";
+    let receipt: &[u8] = b"{\"id\":\"same\",\"type\":\"Receipt\"}";
+    let h = handler(SchemeName::OpenMessaging);
+    for b in [body, receipt] {
+        let event = signed_event(
+            SchemeName::OpenMessaging,
+            FrontDoor::FunctionUrl,
+            b,
+            None,
+            0,
+        );
+        let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+        let id = format!("sha256:{}", sha256_hex(b));
+        assert_eq!(reply, json!({"status": "accepted", "deliveryId": id}));
+    }
+
+    let h = handler(SchemeName::Genesys);
+    let event = signed_event(
+        SchemeName::Genesys,
+        FrontDoor::ApiGatewayV1,
+        body,
+        Some("abc-1"),
+        0,
+    );
+    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    assert_eq!(reply["deliveryId"], "abc-1");
+
+    let c = config(
+        SchemeName::Genesys,
+        &[("DELIVERY_ID_HEADER", "X-Request-Id")],
+    );
+    let h = handler_with(&c, MemoryStore::new(c.ttl_seconds));
+    let mut headers =
+        sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, body, None, 0).unwrap();
+    headers.push(("x-request-id".into(), "custom-7".into()));
+    let event = sample::wrap(FrontDoor::ApiGatewayV2, &headers, body, false, 0);
+    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    assert_eq!(reply["deliveryId"], "custom-7");
+
+    let h = handler(SchemeName::StandardWebhooks);
+    let event = signed_event(
+        SchemeName::StandardWebhooks,
+        FrontDoor::ApiGatewayV2,
+        body,
+        Some("msg_42"),
+        0,
+    );
+    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    assert_eq!(reply["deliveryId"], "msg_42");
+
+    let h = handler(SchemeName::Genesys);
+    let long = "x".repeat(257);
+    let event = signed_event(
+        SchemeName::Genesys,
+        FrontDoor::ApiGatewayV2,
+        body,
+        Some(&long),
+        0,
+    );
+    let (status, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    assert_eq!(
+        (status, reply),
+        (400, json!({"error": "malformed_request"}))
+    );
+    assert!(h.store().is_empty());
+}
+
+#[tokio::test]
+async fn oversize_and_bad_base64_answers() {
+    let c = config(SchemeName::Genesys, &[("MAX_BODY_BYTES", "1024")]);
+    let h = handler_with(&c, MemoryStore::new(c.ttl_seconds));
+    let big = vec![b'a'; 1025];
+    for b64 in [false, true] {
+        let headers =
+            sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, &big, None, 0)
+                .unwrap();
+        let event = sample::wrap(FrontDoor::ApiGatewayV2, &headers, &big, b64, 0);
+        let (status, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+        assert_eq!(
+            (status, reply),
+            (413, json!({"error": "payload_too_large"})),
+            "base64={b64}"
+        );
+    }
+    let mut event = signed_event(
+        SchemeName::Genesys,
+        FrontDoor::Alb { multi_value: false },
+        b"{}",
+        None,
+        0,
+    );
+    event["isBase64Encoded"] = json!(true);
+    event["body"] = json!("not base64!");
+    let (status, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    assert_eq!(
+        (status, reply),
+        (400, json!({"error": "malformed_request"}))
+    );
+    assert!(h.store().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_events_are_invocation_errors_and_the_handler_keeps_serving() {
+    let h = handler(SchemeName::Genesys);
+    for event in [
+        json!(null),
+        json!(42),
+        json!("text"),
+        json!([]),
+        json!({}),
+        json!({"Records": []}),
+    ] {
+        let err = h.handle_at(event.clone(), 0).await.unwrap_err();
+        assert!(matches!(err, InvocationError::UnknownEvent), "{event}");
+    }
+    let event = signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
+    let (status, _) = answer(&h.handle_at(event, 0).await.unwrap());
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn partner_events_from_other_sources_are_never_stored() {
+    let h = handler(SchemeName::Genesys);
+    for source in [
+        "aws.partner/genesys.com.evil/cloud/x/y",
+        "aws.partner/genesys.co/cloud/x/y",
+        "custom.genesys",
+        "",
+    ] {
+        let event = sample::partner_event("{\"a\":1}", "e-1", source, 0);
+        let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+        assert_eq!(
+            reply,
+            json!({"status": "rejected", "reason": "forbidden_source"}),
+            "{source}"
+        );
+    }
+    assert!(h.store().is_empty());
+    let event = sample::partner_event("{\"topicName\":\"t\"}", "e-1", sample::PARTNER_SOURCE, 0);
+    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    assert_eq!(reply, json!({"status": "accepted", "deliveryId": "e-1"}));
+    assert_eq!(h.store().get("e-1").unwrap().body, b"{\"topicName\":\"t\"}");
+}
+
+#[tokio::test]
+async fn same_id_different_content_is_a_duplicate() {
+    let h = handler(SchemeName::Genesys);
+    for body in [b"{\"v\":1}", b"{\"v\":2}"] {
+        let event = signed_event(
+            SchemeName::Genesys,
+            FrontDoor::ApiGatewayV2,
+            body,
+            Some("id-1"),
+            0,
+        );
+        h.handle_at(event, 0).await.unwrap();
+    }
+    assert_eq!(h.store().get("id-1").unwrap().body, b"{\"v\":1}");
+}
+
+/// A store that is down: what the handler does when DynamoDB cannot answer.
+struct DownStore;
+
+impl Store for DownStore {
+    async fn record(&self, _: &Record<'_>) -> Result<Recorded, StoreError> {
+        Err(StoreError("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn store_down_is_503_with_retry_after_or_an_invocation_error() {
+    let c = config(SchemeName::Genesys, &[("RETRY_AFTER_SECONDS", "9")]);
+    let h = handler_with(&c, DownStore);
+    let event = signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
+    let reply = serde_json::to_value(h.handle_at(event, 0).await.unwrap()).unwrap();
+    assert_eq!(reply["statusCode"], 503);
+    assert_eq!(reply["headers"]["retry-after"], "9");
+    assert_eq!(
+        reply["body"],
+        json!({"error": "store_unavailable"}).to_string()
+    );
+
+    let event = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, 0);
+    assert!(matches!(
+        h.handle_at(event, 0).await,
+        Err(InvocationError::Store(_))
+    ));
+}
+
+#[test]
+fn tampered_sample_differs_from_the_signed_body() {
+    let s = CATALOG
+        .iter()
+        .find(|s| s.variant == Variant::Tampered)
+        .unwrap();
+    let event = s.event(SAMPLE_TIME).unwrap();
+    assert_ne!(event["body"].as_str().unwrap(), s.body);
+}
+
+#[test]
+fn base64_samples_really_are_base64() {
+    for s in CATALOG.iter().filter(|s| s.base64) {
+        let event = s.event(SAMPLE_TIME).unwrap();
+        assert_eq!(event["isBase64Encoded"], true, "{}", s.file);
+        let decoded = STANDARD.decode(event["body"].as_str().unwrap()).unwrap();
+        assert_eq!(decoded, s.body.as_bytes(), "{}", s.file);
+    }
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let c = config(SchemeName::Genesys, &[]);
+    assert!(!format!("{c:?}").contains(sample::TEST_SECRET));
+    let s = Secrets::from_secret_string(sample::TEST_SECRET).unwrap();
+    assert!(!format!("{s:?}").contains(sample::TEST_SECRET));
+}
