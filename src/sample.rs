@@ -269,6 +269,7 @@ pub struct Sample {
 }
 
 const OUTBOUND: &str = include_str!("../events/bodies/open-messaging-outbound.json");
+const ATTACHMENT: &str = include_str!("../events/bodies/open-messaging-outbound-attachment.json");
 const RECEIPT: &str = include_str!("../events/bodies/open-messaging-receipt.json");
 const NOTIFICATION: &str = include_str!("../events/bodies/notification-crlf.json");
 
@@ -334,7 +335,7 @@ pub const CATALOG: &[Sample] = &[
         "apigw-v2.open-messaging.base64.json",
         D::ApiGatewayV2,
         S::OpenMessaging,
-        OUTBOUND,
+        ATTACHMENT,
         true,
         None,
     ),

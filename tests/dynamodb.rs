@@ -1,0 +1,416 @@
+//! The DynamoDB store against moto's DynamoDB server: exactly-once acceptance,
+//! the item as outbox, and bounded failure when the store is gone.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use genesys_webhook::config::{Config, SchemeName, SecretSource, StoreTimeouts};
+use genesys_webhook::dedup::DynamoStore;
+use genesys_webhook::envelope::FrontDoor;
+use genesys_webhook::handler::Handler;
+use genesys_webhook::sample;
+use genesys_webhook::verify::scheme_for;
+use serde_json::{Value, json};
+use support::{LocalDynamo, now, sdk_config};
+
+const TIMEOUTS: StoreTimeouts = StoreTimeouts {
+    operation: Duration::from_millis(1_500),
+    attempt: Duration::from_millis(500),
+    connect: Duration::from_millis(300),
+    max_attempts: 2,
+};
+
+fn config() -> Config {
+    Config::from_lookup(|k| match k {
+        "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
+        "DEDUP_TABLE" => Some("deliveries".into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+async fn handler_at(endpoint: &str, table: &str, ttl: i64) -> Handler<DynamoStore> {
+    handler_with(endpoint, table, ttl, TIMEOUTS).await
+}
+
+async fn handler_with(
+    endpoint: &str,
+    table: &str,
+    ttl: i64,
+    timeouts: StoreTimeouts,
+) -> Handler<DynamoStore> {
+    let c = config();
+    let SecretSource::Inline(secrets) = &c.secrets else {
+        unreachable!()
+    };
+    let store = DynamoStore::new(&sdk_config(endpoint).await, timeouts, table.into(), ttl);
+    Handler::new(&c, scheme_for(&c, secrets).unwrap(), store)
+}
+
+fn event(body: &[u8], id: &str) -> Value {
+    let headers =
+        sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, body, Some(id), 0)
+            .unwrap();
+    sample::wrap(FrontDoor::ApiGatewayV2, &headers, body, false, 0)
+}
+
+async fn status(h: &Handler<DynamoStore>, event: Value, at: i64) -> (u16, Value) {
+    let v = serde_json::to_value(h.handle_at(event, at).await.unwrap()).unwrap();
+    (
+        v["statusCode"].as_u64().unwrap() as u16,
+        serde_json::from_str(v["body"].as_str().unwrap()).unwrap(),
+    )
+}
+
+async fn get(
+    db: &LocalDynamo,
+    table: &str,
+    id: &str,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    db.client()
+        .await
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(id.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+#[tokio::test]
+async fn first_delivery_is_stored_with_exact_bytes_and_ttl_then_duplicates() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let body = "{\"topicName\":\"v2.users.1.presence\",\"text\":\"Zoë ✓\"}\r\n".as_bytes();
+    let at = now();
+
+    let (code, answer) = status(&h, event(body, "d-1"), at).await;
+    assert_eq!(
+        (code, answer),
+        (200, json!({"status": "accepted", "deliveryId": "d-1"}))
+    );
+
+    let item = get(&db, "deliveries", "d-1").await.expect("item written");
+    assert_eq!(item["body"], AttributeValue::B(body.into()));
+    assert_eq!(
+        item["expires_at"],
+        AttributeValue::N((at + 86_400).to_string())
+    );
+    assert_eq!(item["source"], AttributeValue::S("apigw-v2".into()));
+    assert_eq!(item["scheme"], AttributeValue::S("genesys".into()));
+    assert_eq!(
+        item["topic"],
+        AttributeValue::S("v2.users.1.presence".into())
+    );
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+    assert_eq!(item["body_sha256"], AttributeValue::S(sha));
+    let received = item["received_at"].as_s().unwrap();
+    assert!(
+        received.ends_with('Z') && received.contains('T'),
+        "{received}"
+    );
+
+    let (code, answer) = status(&h, event(body, "d-1"), at + 5).await;
+    assert_eq!(
+        (code, answer),
+        (200, json!({"status": "duplicate", "deliveryId": "d-1"}))
+    );
+    let again = get(&db, "deliveries", "d-1").await.unwrap();
+    assert_eq!(
+        again["expires_at"], item["expires_at"],
+        "a duplicate never rewrites the item"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_item_not_yet_deleted_lets_the_delivery_in_again() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let h = handler_at(&db.endpoint, "deliveries", 60).await;
+    let at = now();
+    assert_eq!(
+        status(&h, event(b"{}", "d-2"), at).await.1["status"],
+        "accepted"
+    );
+    assert_eq!(
+        status(&h, event(b"{}", "d-2"), at + 60).await.1["status"],
+        "duplicate"
+    );
+    assert_eq!(
+        status(&h, event(b"{}", "d-2"), at + 61).await.1["status"],
+        "accepted"
+    );
+    let item = get(&db, "deliveries", "d-2").await.unwrap();
+    assert_eq!(
+        item["expires_at"],
+        AttributeValue::N((at + 121).to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_deliveries_of_twenty_ids_accept_exactly_twenty() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    // Several function instances, each with its own client, as on Lambda.
+    // The local server answers one request at a time, so 200 at once queue
+    // there; the bounds are widened because this test is about exactly-once.
+    let patient = StoreTimeouts {
+        operation: Duration::from_secs(60),
+        attempt: Duration::from_secs(30),
+        connect: Duration::from_secs(30),
+        ..TIMEOUTS
+    };
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push(Arc::new(
+            handler_with(&db.endpoint, "deliveries", 86_400, patient).await,
+        ));
+    }
+    let at = now();
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let h = instances[n % instances.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("id-{}", n % 20);
+            let body = format!("{{\"n\":{}}}", n % 20);
+            status(&h, event(body.as_bytes(), &id), at).await
+        }));
+    }
+    let (mut accepted, mut duplicate) = (0, 0);
+    for t in tasks {
+        let (code, answer) = t.await.unwrap();
+        assert_eq!(code, 200, "{answer}");
+        match answer["status"].as_str().unwrap() {
+            "accepted" => accepted += 1,
+            "duplicate" => duplicate += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!((accepted, duplicate), (20, 180));
+    let count = db
+        .client()
+        .await
+        .scan()
+        .table_name("deliveries")
+        .send()
+        .await
+        .unwrap()
+        .count;
+    assert_eq!(count, 20);
+}
+
+/// Collects everything the code under test logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn same_id_with_different_content_is_logged_as_a_collision() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let at = now();
+    assert_eq!(
+        status(&h, event(b"{\"v\":\"first-body\"}", "d-3"), at)
+            .await
+            .1["status"],
+        "accepted"
+    );
+    assert_eq!(
+        status(&h, event(b"{\"v\":\"first-body\"}", "d-3"), at)
+            .await
+            .1["status"],
+        "duplicate"
+    );
+    let before = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(!before.contains("collision"), "{before}");
+
+    let (code, answer) = status(&h, event(b"{\"v\":\"second-body\"}", "d-3"), at).await;
+    assert_eq!((code, answer["status"].as_str()), (200, Some("duplicate")));
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("collision"))
+        .expect("collision logged");
+    assert!(line.contains("d-3") && line.contains("WARN"), "{line}");
+    assert!(!text.contains("second-body") && !text.contains("first-body"));
+    assert!(!text.contains(sample::TEST_SECRET));
+    let item = get(&db, "deliveries", "d-3").await.unwrap();
+    assert_eq!(
+        item["body"],
+        AttributeValue::B(b"{\"v\":\"first-body\"}".as_slice().into())
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_503_store_unavailable() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let h = handler_at(&format!("http://127.0.0.1:{port}"), "deliveries", 86_400).await;
+    let (code, answer) = status(&h, event(b"{}", "d-4"), now()).await;
+    assert_eq!((code, answer), (503, json!({"error": "store_unavailable"})));
+}
+
+#[tokio::test]
+async fn a_store_that_accepts_and_never_answers_is_503_within_the_bound() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let h = handler_at(&endpoint, "deliveries", 86_400).await;
+    let started = Instant::now();
+    // Liveness, not speed: without the configured timeouts this never returns.
+    let answered = tokio::time::timeout(
+        Duration::from_secs(20),
+        status(&h, event(b"{}", "d-5"), now()),
+    )
+    .await
+    .expect("the store's time bound did not apply");
+    assert_eq!(answered, (503, json!({"error": "store_unavailable"})));
+    eprintln!(
+        "hanging store answered after {:?} (bound {:?})",
+        started.elapsed(),
+        TIMEOUTS.operation
+    );
+    held.abort();
+}
+
+#[tokio::test]
+async fn partner_events_are_recorded_and_a_store_failure_is_an_invocation_error() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let detail = include_str!("../events/eventbridge-user-presence.json");
+    let event: Value = serde_json::from_str(detail).unwrap();
+    let reply = serde_json::to_value(h.handle_at(event.clone(), now()).await.unwrap()).unwrap();
+    assert_eq!(
+        reply,
+        json!({"status": "accepted", "deliveryId": event["id"]})
+    );
+    let item = get(&db, "deliveries", event["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let stored: Value = serde_json::from_slice(item["body"].as_b().unwrap().as_ref()).unwrap();
+    assert_eq!(stored, event["detail"]);
+    assert_eq!(item["source"], AttributeValue::S("eventbridge".into()));
+    assert_eq!(
+        item["topic"],
+        AttributeValue::S(event["detail"]["topicName"].as_str().unwrap().into())
+    );
+
+    let gone = handler_at("http://127.0.0.1:9", "deliveries", 86_400).await;
+    assert!(gone.handle_at(event, now()).await.is_err());
+}
+
+#[tokio::test]
+async fn the_stream_carries_one_insert_per_accepted_delivery_with_its_body() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let at = now();
+    for (id, body) in [
+        ("s-1", "{\"a\":1}"),
+        ("s-2", "{\"a\":2}"),
+        ("s-1", "{\"a\":1}"),
+    ] {
+        status(&h, event(body.as_bytes(), id), at).await;
+    }
+
+    let arn = db
+        .client()
+        .await
+        .describe_table()
+        .table_name("deliveries")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .expect("the table has a stream");
+    let streams = aws_sdk_dynamodbstreams::Client::new(&db.sdk().await);
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let mut inserts = Vec::new();
+    for shard in shards
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap_or_default()
+    {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.unwrap())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        let records = streams
+            .get_records()
+            .set_shard_iterator(iterator)
+            .send()
+            .await
+            .unwrap();
+        for r in records.records.unwrap_or_default() {
+            let event_name = r.event_name.map(|e| e.as_str().to_owned());
+            let image = r.dynamodb.and_then(|d| d.new_image).unwrap_or_default();
+            let pk = image.get("pk").and_then(|v| v.as_s().ok()).cloned();
+            let body = image
+                .get("body")
+                .and_then(|v| v.as_b().ok())
+                .map(|b| b.as_ref().to_vec());
+            inserts.push((event_name, pk, body));
+        }
+    }
+    assert_eq!(
+        inserts,
+        vec![
+            (
+                Some("INSERT".into()),
+                Some("s-1".into()),
+                Some(b"{\"a\":1}".to_vec())
+            ),
+            (
+                Some("INSERT".into()),
+                Some("s-2".into()),
+                Some(b"{\"a\":2}".to_vec())
+            ),
+        ]
+    );
+}

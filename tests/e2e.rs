@@ -1,0 +1,188 @@
+//! The real binary as a Lambda custom runtime: polled events from a local
+//! Runtime API, a moto DynamoDB table named by the SDK's standard
+//! `AWS_ENDPOINT_URL_DYNAMODB`, one process per signature scheme.
+
+mod support;
+
+use std::process::Stdio;
+
+use genesys_webhook::config::SchemeName;
+use genesys_webhook::envelope::FrontDoor;
+use genesys_webhook::sample::{self, CATALOG};
+use serde_json::{Value, json};
+use support::runtime_api::{Answer, RuntimeApi};
+use support::{LocalDynamo, now};
+use tokio::process::{Child, Command};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_genesys-webhook");
+
+fn function(api: &RuntimeApi, vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BINARY);
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "genesys-webhook")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/genesys-webhook")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// `accepted`/`duplicate`, or the error code or reason, from any answer.
+fn verdict(answer: &Answer) -> String {
+    let v = match answer {
+        Ok(v) => v,
+        Err(e) => return format!("error:{}", e["errorType"].as_str().unwrap_or("?")),
+    };
+    let body: Value = match v.get("body").and_then(Value::as_str) {
+        Some(text) => serde_json::from_str(text).unwrap(),
+        None => v.clone(),
+    };
+    ["error", "reason", "status"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap()
+        .to_owned()
+}
+
+/// Everything the function wrote, once it is stopped.
+async fn output(mut child: Child) -> String {
+    child.start_kill().ok();
+    let out = child.wait_with_output().await.unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let mut doors_seen = std::collections::BTreeSet::new();
+
+    for scheme in SchemeName::ALL {
+        let api = RuntimeApi::start().await;
+        let child = function(
+            &api,
+            &[
+                ("SIGNATURE_SCHEME", scheme.as_str()),
+                ("WEBHOOK_SECRET", sample::test_secret(scheme)),
+                ("DEDUP_TABLE", "deliveries"),
+                ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
+            ],
+        )
+        .spawn()
+        .unwrap();
+
+        let samples: Vec<_> = CATALOG.iter().filter(|s| s.scheme == scheme).collect();
+        let mut invocations = 0;
+        for s in &samples {
+            let event = s.event(now()).unwrap();
+            let answer = api.invoke(event.clone()).await;
+            invocations += 1;
+            assert_eq!(
+                verdict(&answer),
+                s.expect,
+                "{} under {}",
+                s.file,
+                scheme.as_str()
+            );
+            if s.expect == "accepted" {
+                assert_eq!(verdict(&api.invoke(event).await), "duplicate", "{}", s.file);
+                invocations += 1;
+                doors_seen.insert(sample::door_name(s.door));
+            }
+        }
+
+        let unknown = api.invoke(json!({"hello": "world"})).await;
+        assert_eq!(verdict(&unknown), "error:UnknownEvent");
+        // ...and the process keeps serving.
+        let body = format!("{{\"after\":\"{}\"}}", scheme.as_str());
+        let headers = sample::signed_headers(
+            scheme,
+            sample::test_secret(scheme),
+            body.as_bytes(),
+            Some("msg_after"),
+            now(),
+        )
+        .unwrap();
+        let event = sample::wrap(
+            FrontDoor::FunctionUrl,
+            &headers,
+            body.as_bytes(),
+            false,
+            now(),
+        );
+        let first = verdict(&api.invoke(event).await);
+        assert!(first == "accepted" || first == "duplicate", "{first}");
+        invocations += 1;
+
+        let logs = output(child).await;
+        let delivery_lines = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["fields"]["message"] == "delivery")
+            .count();
+        assert_eq!(
+            delivery_lines, invocations,
+            "one log line per delivery:\n{logs}"
+        );
+        assert!(
+            !logs.contains(sample::test_secret(scheme)),
+            "a secret reached the log"
+        );
+        assert!(!logs.contains("Zoë"), "a body reached the log");
+    }
+    assert_eq!(
+        doors_seen.into_iter().collect::<Vec<_>>(),
+        [
+            "alb",
+            "alb-multi-value",
+            "apigw-v1",
+            "apigw-v2",
+            "eventbridge",
+            "function-url"
+        ]
+    );
+
+    let scan = db
+        .client()
+        .await
+        .scan()
+        .table_name("deliveries")
+        .send()
+        .await
+        .unwrap();
+    let accepted = CATALOG.iter().filter(|s| s.expect == "accepted").count();
+    // Every accepted sample plus msg_after (one item: the id is shared across schemes).
+    assert_eq!(scan.count as usize, accepted + 1);
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_init_and_names_the_variable() {
+    let api = RuntimeApi::start().await;
+    let child = function(&api, &[("WEBHOOK_SECRET", "do-not-print-me")])
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("DEDUP_TABLE"), "{text}");
+    assert!(!text.contains("do-not-print-me"), "{text}");
+}

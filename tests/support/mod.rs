@@ -1,0 +1,120 @@
+//! Real local parts for the integration tests: moto's DynamoDB server and a
+//! Lambda Runtime API, both on 127.0.0.1 and stopped when dropped.
+#![allow(dead_code)]
+
+pub mod runtime_api;
+
+use std::process::Stdio;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// moto's DynamoDB server, started by `scripts/local_dynamodb.py` on a free
+/// port. It exits when its standard input closes, so it never outlives us.
+pub struct LocalDynamo {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl LocalDynamo {
+    pub async fn start() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local_dynamodb.py");
+        let mut child = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 is needed for the DynamoDB tests");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).await.unwrap();
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
+            panic!("moto's server did not start; run ./test.sh, which installs moto[server]")
+        });
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn sdk(&self) -> SdkConfig {
+        sdk_config(&self.endpoint).await
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::new(&self.sdk().await)
+    }
+
+    /// A table laid out as template.yaml lays it out: key `pk`, TTL on
+    /// `expires_at`, a NEW_IMAGE stream.
+    pub async fn create_table(&self, name: &str) {
+        let client = self.client().await;
+        client
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("expires_at")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region("us-east-1")
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// The Unix time now, in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

@@ -1,0 +1,156 @@
+//! A small Lambda Runtime API: the function binary polls it for events and
+//! posts its answers, exactly as it does on Lambda.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// What the function answered: its response, or the error it reported.
+pub type Answer = Result<Value, Value>;
+
+struct State {
+    queue: Mutex<mpsc::Receiver<(Value, oneshot::Sender<Answer>)>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    init_error: Mutex<Option<Value>>,
+    next_id: AtomicU64,
+}
+
+pub struct RuntimeApi {
+    pub addr: SocketAddr,
+    sender: mpsc::Sender<(Value, oneshot::Sender<Answer>)>,
+    state: Arc<State>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RuntimeApi {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sender, receiver) = mpsc::channel(1024);
+        let state = Arc::new(State {
+            queue: Mutex::new(receiver),
+            pending: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        });
+        let shared = state.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| serve(state.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            sender,
+            state,
+            server,
+        }
+    }
+
+    /// Hands `event` to the next poll and waits for the function's answer.
+    pub async fn invoke(&self, event: Value) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        self.sender.send((event, tx)).await.unwrap();
+        rx.await.expect("the function went away without answering")
+    }
+
+    pub async fn init_error(&self) -> Option<Value> {
+        self.state.init_error.lock().await.clone()
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn serve(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let json = || serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let ok = |status: u16, body: Bytes| {
+        Response::builder()
+            .status(status)
+            .body(Full::new(body))
+            .unwrap()
+    };
+
+    if method == Method::GET && path == "/2018-06-01/runtime/invocation/next" {
+        let next = state.queue.lock().await.recv().await;
+        let Some((event, reply)) = next else {
+            return Ok(ok(500, Bytes::new()));
+        };
+        let id = format!("req-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
+        state.pending.lock().await.insert(id.clone(), reply);
+        let deadline = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 30_000;
+        return Ok(Response::builder()
+            .status(200)
+            .header("lambda-runtime-aws-request-id", &id)
+            .header("lambda-runtime-deadline-ms", deadline.to_string())
+            .header(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:genesys-webhook",
+            )
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000",
+            )
+            .body(Full::new(Bytes::from(event.to_string())))
+            .unwrap());
+    }
+    if method == Method::POST && path == "/2018-06-01/runtime/init/error" {
+        *state.init_error.lock().await = Some(json());
+        return Ok(ok(202, Bytes::new()));
+    }
+    let invocation = path
+        .strip_prefix("/2018-06-01/runtime/invocation/")
+        .and_then(|rest| rest.split_once('/'));
+    if let Some((id, kind)) = invocation
+        && let Some(reply) = state.pending.lock().await.remove(id)
+    {
+        let answer = if kind == "response" {
+            Ok(json())
+        } else {
+            Err(json())
+        };
+        let _ = reply.send(answer);
+        return Ok(ok(202, Bytes::new()));
+    }
+    Ok(ok(404, Bytes::new()))
+}
