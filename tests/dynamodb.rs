@@ -194,16 +194,7 @@ async fn two_hundred_concurrent_deliveries_of_twenty_ids_accept_exactly_twenty()
         }
     }
     assert_eq!((accepted, duplicate), (20, 180));
-    let count = db
-        .client()
-        .await
-        .scan()
-        .table_name("deliveries")
-        .send()
-        .await
-        .unwrap()
-        .count;
-    assert_eq!(count, 20);
+    assert_eq!(db.count("deliveries").await, 20);
 }
 
 /// Collects everything the code under test logs.

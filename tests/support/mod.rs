@@ -54,6 +54,12 @@ impl LocalDynamo {
         Client::new(&self.sdk().await)
     }
 
+    /// How many items `table` holds.
+    pub async fn count(&self, table: &str) -> usize {
+        let scan = self.client().await.scan().table_name(table).send().await;
+        scan.unwrap().count as usize
+    }
+
     /// A table laid out as template.yaml lays it out: key `pk`, TTL on
     /// `expires_at`, a NEW_IMAGE stream.
     pub async fn create_table(&self, name: &str) {
