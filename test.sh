@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: installs what the tests need into
-# .venv (moto's DynamoDB server, cfn-lint), then format, lint, tests.
+# The whole test suite on a fresh machine. Installs what it needs into .venv
+# (moto's DynamoDB server, cfn-lint, the SAM CLI, cargo-lambda), then checks
+# formatting and lints, lints the template, runs the local walk-through over
+# every sample event, and runs every Rust test.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/pip install --quiet --disable-pip-version-check \
+  -r requirements-dev.txt
 export PATH="$PWD/.venv/bin:$PATH"
+export SAM_CLI_TELEMETRY=0
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+
+cfn-lint template.yaml
+AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
+
+./run-local.sh
+
 cargo test --all-targets --locked

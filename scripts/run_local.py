@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Runs the function locally over every sample event and prints each outcome.
+
+Starts moto's DynamoDB server on 127.0.0.1, creates the table, then for each
+signature scheme runs the function under `cargo lambda watch` bound to
+127.0.0.1 and invokes that scheme's samples (re-signed at the current time, so
+timestamped schemes are inside their tolerance). Sends one event twice to show
+the duplicate, and stops everything it started. Exits 1 if any answer differs
+from the expected one.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLE = "genesys-webhook-local"
+GENESYS_SAMPLE = "eventbridge-user-presence.json"
+SECRETS = {
+    "standard-webhooks": "whsec_Z2VuZXN5cy13ZWJob29rLXRlc3Qtc2VjcmV0",
+}
+TEST_SECRET = "genesys-webhook-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"the function runner exited early (status {proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"nothing listened on 127.0.0.1:{port} after {seconds:.0f}s")
+
+
+def start_dynamodb() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "scripts", "local_dynamodb.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    port = proc.stdout.readline().strip()
+    if not port:
+        sys.exit("moto's DynamoDB server did not start")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def create_table(endpoint: str) -> None:
+    import boto3
+
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    ddb.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    ddb.update_time_to_live(
+        TableName=TABLE,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+
+
+def catalog(sign: str) -> list[dict]:
+    out = subprocess.run([sign, "catalog"], check=True, capture_output=True, text=True).stdout
+    rows = [line.split("\t") for line in out.splitlines() if line]
+    return [dict(zip(["file", "door", "scheme", "expect"], row)) for row in rows]
+
+
+def invoke(port: int, event: dict) -> str:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/2015-03-31/functions/genesys-webhook/invocations",
+        data=json.dumps(event).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            answer = json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        answer = json.loads(e.read() or b"null")
+    if not isinstance(answer, dict):
+        return f"? {answer!r}"
+    if "errorType" in answer:
+        return f"error:{answer['errorType']}"
+    body = answer
+    if isinstance(answer.get("body"), str):
+        body = json.loads(answer["body"])
+    for key in ("error", "reason", "status"):
+        if isinstance(body.get(key), str):
+            return body[key]
+    return f"? {answer!r}"
+
+
+def run_scheme(scheme: str, rows: list[dict], events_dir: str, endpoint: str, show_duplicate: bool) -> list[tuple]:
+    port = free_port()
+    env = dict(os.environ, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+               AWS_EC2_METADATA_DISABLED="true")
+    cmd = [
+        "cargo", "lambda", "watch", "--bin", "genesys-webhook", "--ignore-changes",
+        "-A", "127.0.0.1", "-P", str(port),
+        "--env-var", f"SIGNATURE_SCHEME={scheme}",
+        "--env-var", f"WEBHOOK_SECRET={SECRETS.get(scheme, TEST_SECRET)}",
+        "--env-var", f"DEDUP_TABLE={TABLE}",
+        "--env-var", f"AWS_ENDPOINT_URL_DYNAMODB={endpoint}",
+        "--env-var", "AWS_REGION=us-east-1",
+        "--env-var", "AWS_ACCESS_KEY_ID=local",
+        "--env-var", "AWS_SECRET_ACCESS_KEY=local",
+        "--env-var", "AWS_EC2_METADATA_DISABLED=true",
+    ]
+    log = open(os.path.join(events_dir, f"function-{scheme}.log"), "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    results = []
+    try:
+        wait_for_port(port, proc, 600)
+        for row in rows:
+            with open(os.path.join(events_dir, row["file"])) as f:
+                event = json.load(f)
+            results.append((row["file"], row["door"], scheme, row["expect"], invoke(port, event)))
+            if show_duplicate and row["expect"] == "accepted":
+                results.append((row["file"] + " (again)", row["door"], scheme, "duplicate", invoke(port, event)))
+                show_duplicate = False
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+    return results
+
+
+def main() -> int:
+    sign = os.path.join(ROOT, "target", "debug", "genesys-sign")
+    rows = catalog(sign)
+    rows.append({"file": GENESYS_SAMPLE, "door": "eventbridge", "scheme": "genesys", "expect": "accepted"})
+    dynamodb, endpoint = start_dynamodb()
+    try:
+        create_table(endpoint)
+        with tempfile.TemporaryDirectory() as events_dir:
+            subprocess.run([sign, "events", events_dir, "--at", str(int(time.time()))], check=True)
+            with open(os.path.join(ROOT, "events", GENESYS_SAMPLE)) as src, \
+                    open(os.path.join(events_dir, GENESYS_SAMPLE), "w") as dst:
+                dst.write(src.read())
+            results = []
+            for scheme in ["genesys", "open-messaging", "timestamped", "standard-webhooks"]:
+                mine = [r for r in rows if r["scheme"] == scheme]
+                print(f"running {len(mine)} events under SIGNATURE_SCHEME={scheme} ...", flush=True)
+                results += run_scheme(scheme, mine, events_dir, endpoint, show_duplicate=not results)
+    finally:
+        dynamodb.stdin.close()
+        dynamodb.wait(timeout=10)
+
+    widths = [max(len(str(r[i])) for r in results + [("event", "front door", "scheme", "expected", "got")])
+              for i in range(5)]
+    line = lambda cols: "  ".join(str(c).ljust(w) for c, w in zip(cols, widths))
+    print()
+    print(line(("event", "front door", "scheme", "expected", "got")) + "  ")
+    print(line(["-" * w for w in widths]))
+    failures = 0
+    for r in results:
+        ok = r[3] == r[4]
+        failures += not ok
+        print(line(r) + ("" if ok else "  <-- MISMATCH"))
+    print(f"\n{len(results) - failures} as expected, {failures} not")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
