@@ -33,5 +33,8 @@ async fn init() -> Result<Handler<DynamoStore>, Error> {
         config.table.clone(),
         config.ttl_seconds,
     );
+    if let Err(e) = store.warm().await {
+        tracing::warn!("dedup table not reachable at init, will retry per delivery: {e}");
+    }
     Ok(Handler::new(&config, scheme, store))
 }

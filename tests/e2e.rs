@@ -178,3 +178,28 @@ async fn a_bad_setting_stops_init_and_names_the_variable() {
     assert!(text.contains("DEDUP_TABLE"), "{text}");
     assert!(!text.contains("do-not-print-me"), "{text}");
 }
+
+#[tokio::test]
+async fn an_unreachable_table_at_init_does_not_stop_the_function() {
+    let api = RuntimeApi::start().await;
+    let child = function(
+        &api,
+        &[
+            ("WEBHOOK_SECRET", sample::TEST_SECRET),
+            ("DEDUP_TABLE", "deliveries"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9"),
+            ("STORE_TIMEOUT_MS", "500"),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let s = CATALOG
+        .iter()
+        .find(|s| s.file == "apigw-v2.genesys.json")
+        .unwrap();
+    let answer = api.invoke(s.event(now()).unwrap()).await.unwrap();
+    assert_eq!(answer["statusCode"], 503);
+    assert_eq!(answer["headers"]["retry-after"], "5");
+    let logs = output(child).await;
+    assert!(logs.contains("not reachable at init"), "{logs}");
+}

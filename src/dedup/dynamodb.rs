@@ -52,8 +52,25 @@ impl DynamoStore {
         }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// Opens the connection (DNS, TCP, TLS) at init so the first delivery
+    /// does not pay for it. The write's condition contradicts itself, so it
+    /// never stores anything and needs no permission beyond `PutItem`.
+    pub async fn warm(&self) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S("warm-up".to_owned()))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(StoreError(DisplayErrorContext(e).to_string())),
+        }
     }
 
     fn item(&self, r: &Record<'_>) -> HashMap<String, AttributeValue> {

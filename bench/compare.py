@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Side by side: this project's release binary, the usual Python handler and
+the usual Node.js handler, through the same local Lambda Runtime API, against
+the same local DynamoDB table, with the same signed events.
+
+Per handler: CPU time per warm invocation (the handler process's own
+user+sys), cold start to first response (median of COLD_RUNS fresh processes),
+and peak RSS. Every invocation is a new delivery, so each one verifies the
+signature and makes one conditional PutItem.
+"""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET = "genesys-webhook-test-secret"
+TABLE = "genesys-webhook-bench"
+COLD_RUNS = int(os.environ.get("COLD_RUNS", "7"))
+WARM_INVOCATIONS = int(os.environ.get("WARM_INVOCATIONS", "1000"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class RuntimeApi(http.server.ThreadingHTTPServer):
+    """The Lambda Runtime API: the handler polls for events and posts answers."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.events = queue.Queue()
+        self.pending = {}
+        self.counter = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def invoke(self, event):
+        done = {"event": threading.Event()}
+        self.events.put((event, done))
+        if not done["event"].wait(120):
+            raise RuntimeError("no answer within 120 s")
+        return done
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        event, done = self.server.events.get()
+        with self.server.lock:
+            self.server.counter += 1
+            request_id = f"req-{self.server.counter}"
+            self.server.pending[request_id] = done
+        deadline = str(int(time.time() * 1000) + 30_000)
+        self.reply(200, json.dumps(event).encode(), [
+            ("Lambda-Runtime-Aws-Request-Id", request_id),
+            ("Lambda-Runtime-Deadline-Ms", deadline),
+            ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench"),
+            ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+        ])
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        parts = self.path.split("/")
+        request_id, kind = parts[-2], parts[-1]
+        with self.server.lock:
+            done = self.server.pending.pop(request_id, None)
+        if done is not None:
+            done["at"] = time.perf_counter()
+            done["answer"] = json.loads(body or b"null") if kind == "response" else {"error": body.decode()}
+            done["event"].set()
+        self.reply(202)
+
+
+BODY = json.dumps({"topicName": "v2.routing.queues.conversations", "pad": "x" * 1980}).encode()
+
+
+def event(delivery_id):
+    signature = "sha256=" + hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+    return {
+        "version": "2.0",
+        "routeKey": "POST /webhooks/genesys",
+        "rawPath": "/webhooks/genesys",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "x-genesys-signature": signature,
+                    "x-genesys-delivery-id": delivery_id},
+        "requestContext": {"domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+                           "http": {"method": "POST", "path": "/webhooks/genesys"},
+                           "requestId": delivery_id, "timeEpoch": int(time.time() * 1000)},
+        "body": BODY.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start(command, api, endpoint):
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_LAMBDA_LOG_LEVEL": "WARN",
+        "WEBHOOK_SECRET": SECRET,
+        "DEDUP_TABLE": TABLE,
+        "SIGNATURE_SCHEME": "genesys",
+        "PYTHONPATH": os.path.join(ROOT, "bench", "python"),
+    }
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=os.path.join(ROOT, "bench"))
+
+
+def check(done, want="accepted"):
+    answer = done["answer"]
+    body = json.loads(answer.get("body", "{}")) if isinstance(answer, dict) else {}
+    if body.get("status") != want:
+        raise RuntimeError(f"unexpected answer: {answer}")
+
+
+def measure(name, command, endpoint, serial):
+    colds, peaks = [], []
+    for run in range(COLD_RUNS):
+        api = RuntimeApi()
+        started = time.perf_counter()
+        proc = start(command, api, endpoint)
+        done = api.invoke(event(f"{name}-cold-{serial}-{run}"))
+        colds.append((done["at"] - started) * 1000)
+        check(done)
+        peaks.append(peak_rss_mb(proc.pid))
+        proc.kill()
+        proc.wait()
+        api.shutdown()
+
+    api = RuntimeApi()
+    proc = start(command, api, endpoint)
+    for i in range(20):
+        check(api.invoke(event(f"{name}-warmup-{serial}-{i}")))
+    before = cpu_seconds(proc.pid)
+    began = time.perf_counter()
+    for i in range(WARM_INVOCATIONS):
+        check(api.invoke(event(f"{name}-warm-{serial}-{i}")))
+    wall = time.perf_counter() - began
+    cpu = cpu_seconds(proc.pid) - before
+    check(api.invoke(event(f"{name}-warm-{serial}-0")), want="duplicate")
+    peaks.append(peak_rss_mb(proc.pid))
+    proc.kill()
+    proc.wait()
+    api.shutdown()
+    return {
+        "handler": name,
+        "cpu_us": cpu / WARM_INVOCATIONS * 1e6,
+        "wall_ms": wall / WARM_INVOCATIONS * 1e3,
+        "cold_ms": statistics.median(colds),
+        "cold_all": colds,
+        "rss_mb": max(peaks),
+    }
+
+
+def main():
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from run_local import create_table, start_dynamodb
+    import run_local
+
+    run_local.TABLE = TABLE
+    dynamodb, endpoint = start_dynamodb()
+    serial = str(int(time.time()))
+    try:
+        create_table(endpoint)
+        handlers = [
+            ("rust", [os.path.join(ROOT, "target", "release", "genesys-webhook")]),
+            ("python", [sys.executable, os.path.join(ROOT, "bench", "python", "bootstrap.py")]),
+            ("node", ["node", os.path.join(ROOT, "bench", "node", "bootstrap.mjs")]),
+        ]
+        results = [measure(name, cmd, endpoint, serial) for name, cmd in handlers]
+    finally:
+        dynamodb.stdin.close()
+        dynamodb.wait(timeout=10)
+
+    rust = results[0]
+    print(f"\n{WARM_INVOCATIONS} warm invocations and {COLD_RUNS} cold starts per handler, "
+          f"2 KiB body, one conditional PutItem each\n")
+    print("| handler | CPU per warm invocation | cold start to first response (median) | peak RSS |"
+          " CPU vs rust | cold vs rust |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['handler']} | {r['cpu_us']:.0f} µs | {r['cold_ms']:.1f} ms | {r['rss_mb']:.1f} MB |"
+              f" {r['cpu_us'] / rust['cpu_us']:.1f}× | {r['cold_ms'] / rust['cold_ms']:.1f}× |")
+    print("\ncold starts (ms): " + "; ".join(
+        f"{r['handler']}: " + ", ".join(f"{c:.0f}" for c in r["cold_all"]) for r in results))
+    print("wall time per warm invocation, store round trip included (ms): " + ", ".join(
+        f"{r['handler']} {r['wall_ms']:.2f}" for r in results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Side-by-side measurement of this project's release binary against the usual
+# Python and Node.js handlers. See BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-local.txt
+(cd bench/node && npm install --no-audit --no-fund --no-package-lock --silent)
+cargo build --release --bin genesys-webhook
+exec .venv/bin/python bench/compare.py

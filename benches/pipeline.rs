@@ -1,0 +1,125 @@
+//! The whole in-process path without the store — event JSON bytes in, answer
+//! JSON bytes out — per front door, 2 KiB body, plain and base64. Also counts
+//! heap allocations per invocation with a counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use criterion::Criterion;
+use genesys_webhook::config::{Config, SchemeName, SecretSource};
+use genesys_webhook::dedup::{Record, Recorded, Store};
+use genesys_webhook::envelope::FrontDoor;
+use genesys_webhook::error::StoreError;
+use genesys_webhook::handler::Handler;
+use genesys_webhook::sample;
+use genesys_webhook::verify::scheme_for;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Accepts everything and keeps nothing: the store is not what is measured.
+struct Accepting;
+
+impl Store for Accepting {
+    async fn record(&self, _: &Record<'_>) -> Result<Recorded, StoreError> {
+        Ok(Recorded::Accepted)
+    }
+}
+
+/// Drives a future that never waits, as the handler over `Accepting` is.
+fn ready<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("nothing here waits"),
+    }
+}
+
+fn invoke(handler: &Handler<Accepting>, event: &[u8]) -> Vec<u8> {
+    let value = serde_json::from_slice(event).unwrap();
+    let reply = ready(handler.handle_at(value, sample::SAMPLE_TIME)).unwrap();
+    serde_json::to_vec(&reply).unwrap()
+}
+
+fn main() {
+    let config = Config::from_lookup(|k| match k {
+        "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
+        "DEDUP_TABLE" => Some("t".into()),
+        _ => None,
+    })
+    .unwrap();
+    let SecretSource::Inline(secrets) = &config.secrets else {
+        unreachable!()
+    };
+    let handler = Handler::new(&config, scheme_for(&config, secrets).unwrap(), Accepting);
+    let frame = "{\"topicName\":\"v2.users.1.presence\",\"text\":\"Grüße \"}";
+    let body = frame
+        .replace(
+            "Grüße ",
+            &format!("Grüße {}", "x".repeat(2048 - frame.len())),
+        )
+        .into_bytes();
+    let headers = sample::signed_headers(
+        SchemeName::Genesys,
+        sample::TEST_SECRET,
+        &body,
+        Some("d-1"),
+        sample::SAMPLE_TIME,
+    )
+    .unwrap();
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut allocations = Vec::new();
+    let mut group = c.benchmark_group("pipeline-2KiB");
+    for (name, door) in sample::DOORS {
+        for base64 in [false, true] {
+            if door == FrontDoor::EventBridge && base64 {
+                continue;
+            }
+            let event = if door == FrontDoor::EventBridge {
+                let detail = serde_json::json!({"topicName": "v2.users.1.presence", "text": String::from_utf8_lossy(&body)});
+                sample::partner_event(&detail.to_string(), "d-1", sample::PARTNER_SOURCE, 0)
+            } else {
+                sample::wrap(door, &headers, &body, base64, sample::SAMPLE_TIME)
+            };
+            let event = serde_json::to_vec(&event).unwrap();
+            let answer: serde_json::Value =
+                serde_json::from_slice(&invoke(&handler, &event)).unwrap();
+            assert!(answer.to_string().contains("accepted"), "{name}: {answer}");
+
+            let label = format!("{name}{}", if base64 { "-base64" } else { "" });
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            black_box(invoke(&handler, &event));
+            allocations.push((label.clone(), ALLOCATIONS.load(Ordering::Relaxed) - before));
+
+            group.bench_function(&label, |b| b.iter(|| invoke(&handler, black_box(&event))));
+        }
+    }
+    group.finish();
+    c.final_summary();
+    println!("\nheap allocations per invocation (event bytes in -> answer bytes out):");
+    for (label, n) in allocations {
+        println!("  {label:<24} {n}");
+    }
+}
