@@ -160,6 +160,7 @@ pub struct Config {
     pub ttl_seconds: i64,
     pub store_timeouts: StoreTimeouts,
     pub retry_after_seconds: u32,
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -240,6 +241,7 @@ impl Config {
             max_attempts: number(&get, "STORE_MAX_ATTEMPTS", 3, 1, 10)?,
         };
         let retry_after_seconds = number(&get, "RETRY_AFTER_SECONDS", 5, 1, 3_600)?;
+        let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "GenesysWebhook".into());
 
         Ok(Self {
             scheme,
@@ -253,6 +255,7 @@ impl Config {
             ttl_seconds,
             store_timeouts,
             retry_after_seconds,
+            metrics_namespace,
         })
     }
 }
@@ -310,6 +313,7 @@ mod tests {
         assert_eq!(c.ttl_seconds, 86_400);
         assert_eq!(c.store_timeouts.max_attempts, 3);
         assert!(c.signature_header.is_none());
+        assert_eq!(c.metrics_namespace, "GenesysWebhook");
     }
 
     #[test]

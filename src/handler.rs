@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::dedup::{Record, Recorded, Store};
 use crate::envelope::{self, Delivery, FrontDoor, HttpDelivery, PartnerEvent};
 use crate::error::{InvocationError, Reject, RejectCode};
+use crate::metrics::Metrics;
 use crate::respond::{self, Outcome, Reply};
 use crate::verify::Scheme;
 
@@ -27,6 +28,7 @@ pub struct Handler<S> {
     max_body_bytes: usize,
     source_prefix: String,
     retry_after_seconds: u32,
+    metrics: Metrics,
 }
 
 impl<S: Store> Handler<S> {
@@ -38,6 +40,7 @@ impl<S: Store> Handler<S> {
             max_body_bytes: config.max_body_bytes,
             source_prefix: config.eventbridge_source_prefix.clone(),
             retry_after_seconds: config.retry_after_seconds,
+            metrics: Metrics::new(&config.metrics_namespace),
         }
     }
 
@@ -73,12 +76,12 @@ impl<S: Store> Handler<S> {
         let scheme = self.scheme.name().as_str();
         let door = delivery.front_door.as_str();
         if let Err(reject) = self.scheme.verify(delivery, now) {
-            return log(door, scheme, None, Outcome::Rejected(reject), None);
+            return self.log(door, scheme, None, Outcome::Rejected(reject), None);
         }
         let body_sha256 = hex::encode(Sha256::digest(&delivery.body));
         let delivery_id = match self.delivery_id(delivery, &body_sha256) {
             Ok(id) => id,
-            Err(reject) => return log(door, scheme, None, Outcome::Rejected(reject), None),
+            Err(reject) => return self.log(door, scheme, None, Outcome::Rejected(reject), None),
         };
         let topic = topic_of(&delivery.body);
         let record = Record {
@@ -98,7 +101,7 @@ impl<S: Store> Handler<S> {
         if !event.source.starts_with(&self.source_prefix) {
             let reject =
                 RejectCode::ForbiddenSource.because("source outside EVENTBRIDGE_SOURCE_PREFIX");
-            return log(
+            return self.log(
                 door,
                 PARTNER_SCHEME,
                 Some(&event.id),
@@ -108,7 +111,7 @@ impl<S: Store> Handler<S> {
         }
         if event.id.len() > MAX_DELIVERY_ID_BYTES {
             let reject = RejectCode::Malformed.because("event id too long");
-            return log(door, PARTNER_SCHEME, None, Outcome::Rejected(reject), None);
+            return self.log(door, PARTNER_SCHEME, None, Outcome::Rejected(reject), None);
         }
         let body_sha256 = hex::encode(Sha256::digest(&event.detail));
         let record = Record {
@@ -142,6 +145,34 @@ impl<S: Store> Handler<S> {
         }
     }
 
+    /// One log line and one metrics document per delivery. Never a secret, a
+    /// signature value or a body.
+    fn log(
+        &self,
+        front_door: &str,
+        scheme: &str,
+        delivery_id: Option<&str>,
+        outcome: Outcome,
+        store_ms: Option<f64>,
+    ) -> Outcome {
+        let reason = match &outcome {
+            Outcome::Rejected(r) => Some(r.to_string()),
+            Outcome::StoreUnavailable(e) => Some(e.to_string()),
+            _ => None,
+        };
+        tracing::info!(
+            front_door,
+            scheme,
+            delivery_id,
+            outcome = outcome.label(),
+            reason,
+            store_ms,
+            "delivery"
+        );
+        self.metrics.emit(&outcome, store_ms);
+        outcome
+    }
+
     async fn record(&self, record: Record<'_>) -> Outcome {
         let started = Instant::now();
         let result = self.store.record(&record).await;
@@ -160,7 +191,7 @@ impl<S: Store> Handler<S> {
             }
             Err(e) => Outcome::StoreUnavailable(e),
         };
-        log(
+        self.log(
             record.front_door,
             record.scheme,
             Some(record.delivery_id),
@@ -168,31 +199,6 @@ impl<S: Store> Handler<S> {
             Some(store_ms),
         )
     }
-}
-
-/// One line per delivery. Never a secret, a signature value or a body.
-fn log(
-    front_door: &str,
-    scheme: &str,
-    delivery_id: Option<&str>,
-    outcome: Outcome,
-    store_ms: Option<f64>,
-) -> Outcome {
-    let reason = match &outcome {
-        Outcome::Rejected(r) => Some(r.to_string()),
-        Outcome::StoreUnavailable(e) => Some(e.to_string()),
-        _ => None,
-    };
-    tracing::info!(
-        front_door,
-        scheme,
-        delivery_id,
-        outcome = outcome.label(),
-        reason,
-        store_ms,
-        "delivery"
-    );
-    outcome
 }
 
 /// The Genesys topic (`topicName`) or message type (`type`) of a JSON body,

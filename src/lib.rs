@@ -10,6 +10,7 @@ pub mod dedup;
 pub mod envelope;
 pub mod error;
 pub mod handler;
+pub mod metrics;
 pub mod respond;
 pub mod sample;
 pub mod verify;

@@ -81,6 +81,7 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
                 ("WEBHOOK_SECRET", sample::test_secret(scheme)),
                 ("DEDUP_TABLE", "deliveries"),
                 ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
+                ("METRICS_NAMESPACE", "E2E"),
             ],
         )
         .spawn()
@@ -130,15 +131,59 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
         invocations += 1;
 
         let logs = output(child).await;
-        let delivery_lines = logs
+        let lines: Vec<Value> = logs
             .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let deliveries: Vec<&Value> = lines
+            .iter()
             .filter(|l| l["fields"]["message"] == "delivery")
-            .count();
+            .collect();
         assert_eq!(
-            delivery_lines, invocations,
+            deliveries.len(),
+            invocations,
             "one log line per delivery:\n{logs}"
         );
+        for line in &deliveries {
+            let f = &line["fields"];
+            assert!(
+                line["span"]["requestId"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("req-")),
+                "{line}"
+            );
+            assert!(f["scheme"].as_str().is_some(), "{line}");
+            assert!(f["front_door"].as_str().is_some(), "{line}");
+            match f["outcome"].as_str().unwrap() {
+                "accepted" | "duplicate" => {
+                    assert!(
+                        f["delivery_id"].as_str().is_some() && f["store_ms"].as_f64().is_some(),
+                        "{line}"
+                    );
+                    assert!(f.get("reason").is_none(), "{line}");
+                }
+                "rejected" => assert!(f["reason"].as_str().is_some(), "{line}"),
+                other => panic!("unexpected outcome {other}: {line}"),
+            }
+        }
+        let metrics: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+        assert_eq!(
+            metrics.len(),
+            invocations,
+            "one metrics document per delivery:\n{logs}"
+        );
+        for (doc, line) in metrics.iter().zip(&deliveries) {
+            let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], "E2E");
+            let name = directive["Metrics"][0]["Name"].as_str().unwrap();
+            let want = match line["fields"]["outcome"].as_str().unwrap() {
+                "accepted" => "Accepted",
+                "duplicate" => "Duplicate",
+                _ => "Rejected",
+            };
+            assert_eq!(name, want, "{doc}");
+            assert_eq!(doc[name], 1);
+        }
         assert!(
             !logs.contains(sample::test_secret(scheme)),
             "a secret reached the log"

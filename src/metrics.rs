@@ -1,0 +1,138 @@
+//! CloudWatch metrics as Embedded Metric Format documents on stdout: Lambda
+//! ships them with the logs, so the hot path makes no API call.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::respond::Outcome;
+
+/// Writes one EMF document per delivery into `namespace`.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    namespace: String,
+}
+
+impl Metrics {
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+        }
+    }
+
+    /// The document for one delivery. `Rejected` carries the `Reason`
+    /// dimension; the others are dimensionless, so each is one metric.
+    pub fn document(&self, outcome: &Outcome, store_ms: Option<f64>, timestamp_ms: u64) -> Value {
+        let (name, reason) = match outcome {
+            Outcome::Accepted { .. } => ("Accepted", None),
+            Outcome::Duplicate { .. } => ("Duplicate", None),
+            Outcome::Rejected(r) => ("Rejected", Some(r.code.as_str())),
+            Outcome::StoreUnavailable(_) => ("StoreErrors", None),
+        };
+        let mut metrics = vec![json!({"Name": name, "Unit": "Count"})];
+        let mut doc = json!({ name: 1 });
+        if let Some(ms) = store_ms {
+            metrics.push(json!({"Name": "StoreLatency", "Unit": "Milliseconds"}));
+            doc["StoreLatency"] = json!((ms * 1000.0).round() / 1000.0);
+        }
+        let dimensions = match reason {
+            Some(reason) => {
+                doc["Reason"] = json!(reason);
+                json!([["Reason"]])
+            }
+            None => json!([[]]),
+        };
+        doc["_aws"] = json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": self.namespace,
+                "Dimensions": dimensions,
+                "Metrics": metrics,
+            }],
+        });
+        doc
+    }
+
+    pub fn emit(&self, outcome: &Outcome, store_ms: Option<f64>) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let line = self.document(outcome, store_ms, now).to_string();
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{RejectCode, StoreError};
+
+    fn doc(outcome: Outcome, store_ms: Option<f64>) -> Value {
+        Metrics::new("GenesysWebhook").document(&outcome, store_ms, 1_700_000_000_000)
+    }
+
+    #[test]
+    fn accepted_counts_and_times_the_store() {
+        let d = doc(
+            Outcome::Accepted {
+                delivery_id: "d".into(),
+            },
+            Some(4.25),
+        );
+        assert_eq!(
+            d,
+            json!({
+                "Accepted": 1,
+                "StoreLatency": 4.25,
+                "_aws": {
+                    "Timestamp": 1_700_000_000_000u64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "GenesysWebhook",
+                        "Dimensions": [[]],
+                        "Metrics": [
+                            {"Name": "Accepted", "Unit": "Count"},
+                            {"Name": "StoreLatency", "Unit": "Milliseconds"}
+                        ]
+                    }]
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn duplicate_and_store_errors() {
+        let d = doc(
+            Outcome::Duplicate {
+                delivery_id: "d".into(),
+            },
+            Some(1.0),
+        );
+        assert_eq!(d["Duplicate"], 1);
+        let d = doc(
+            Outcome::StoreUnavailable(StoreError("x".into())),
+            Some(3000.0),
+        );
+        assert_eq!(d["StoreErrors"], 1);
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "StoreErrors"
+        );
+        assert_eq!(d["StoreLatency"], 3000.0);
+    }
+
+    #[test]
+    fn rejected_has_a_reason_dimension_and_no_detail() {
+        let d = doc(
+            Outcome::Rejected(RejectCode::InvalidSignature.because("no secret matches")),
+            None,
+        );
+        assert_eq!(d["Rejected"], 1);
+        assert_eq!(d["Reason"], "invalid_signature");
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Reason"]])
+        );
+        assert!(d.get("StoreLatency").is_none());
+        assert!(!d.to_string().contains("no secret matches"));
+    }
+}
