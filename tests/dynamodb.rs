@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -197,32 +197,12 @@ async fn two_hundred_concurrent_deliveries_of_twenty_ids_accept_exactly_twenty()
     assert_eq!(db.count("deliveries").await, 20);
 }
 
-/// Collects everything the code under test logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn same_id_with_different_content_is_logged_as_a_collision() {
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
     let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = support::captured_logs();
 
     let at = now();
     assert_eq!(
@@ -237,17 +217,18 @@ async fn same_id_with_different_content_is_logged_as_a_collision() {
             .1["status"],
         "duplicate"
     );
-    let before = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(!before.contains("collision"), "{before}");
+    let collision = |l: &&str| l.contains("collision") && l.contains("d-3");
+    assert!(
+        !logs.text().lines().any(|l| collision(&l)),
+        "{}",
+        logs.text()
+    );
 
     let (code, answer) = status(&h, event(b"{\"v\":\"second-body\"}", "d-3"), at).await;
     assert_eq!((code, answer["status"].as_str()), (200, Some("duplicate")));
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.contains("collision"))
-        .expect("collision logged");
-    assert!(line.contains("d-3") && line.contains("WARN"), "{line}");
+    let text = logs.text();
+    let line = text.lines().find(collision).expect("collision logged");
+    assert!(line.contains("WARN"), "{line}");
     assert!(!text.contains("second-body") && !text.contains("first-body"));
     assert!(!text.contains(sample::TEST_SECRET));
     let item = get(&db, "deliveries", "d-3").await.unwrap();

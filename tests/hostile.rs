@@ -1,0 +1,710 @@
+//! Hostile input: a catalogue of events an attacker or a broken proxy could
+//! send, each with its defined answer. None panics and none is stored; no
+//! secret, signature value or body reaches a log line.
+
+mod support;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use genesys_webhook::config::{Config, SchemeName, SecretSource};
+use genesys_webhook::dedup::MemoryStore;
+use genesys_webhook::envelope::FrontDoor;
+use genesys_webhook::error::InvocationError;
+use genesys_webhook::handler::Handler;
+use genesys_webhook::sample::{self, CATALOG, SAMPLE_TIME};
+use genesys_webhook::verify::scheme_for;
+use serde_json::{Value, json};
+
+const NOW: i64 = SAMPLE_TIME;
+const BODY: &[u8] =
+    b"{\"topicName\":\"v2.users.1.presence\",\"secretish\":\"Z\xc3\xb6e-body-marker\"}";
+
+/// What a case must be answered with.
+#[derive(Debug, Clone, PartialEq)]
+enum Want {
+    /// HTTP status and error code.
+    Http(u16, &'static str),
+    /// A partner event's rejection reason.
+    Partner(&'static str),
+    /// An invocation error: the event is not from any front door.
+    Invocation,
+    /// Not even JSON the runtime could hand over (its own error).
+    Unparseable,
+}
+
+struct Case {
+    name: String,
+    scheme: SchemeName,
+    max_body: Option<&'static str>,
+    event: String,
+    want: Want,
+}
+
+fn config(scheme: SchemeName, max_body: Option<&str>) -> Config {
+    Config::from_lookup(|k| match k {
+        "SIGNATURE_SCHEME" => Some(scheme.as_str().into()),
+        "WEBHOOK_SECRET" => Some(sample::test_secret(scheme).into()),
+        "DEDUP_TABLE" => Some("t".into()),
+        "MAX_BODY_BYTES" => max_body.map(Into::into),
+        _ => None,
+    })
+    .unwrap()
+}
+
+fn headers(scheme: SchemeName, body: &[u8]) -> Vec<(String, String)> {
+    sample::signed_headers(
+        scheme,
+        sample::test_secret(scheme),
+        body,
+        Some("msg_1"),
+        NOW,
+    )
+    .unwrap()
+}
+
+fn signed(scheme: SchemeName, door: FrontDoor) -> Value {
+    sample::wrap(door, &headers(scheme, BODY), BODY, false, NOW)
+}
+
+fn with_header(scheme: SchemeName, name: &str, value: Value) -> Value {
+    let mut e = signed(scheme, FrontDoor::ApiGatewayV2);
+    e["headers"][name] = value;
+    e
+}
+
+fn signature_value(scheme: SchemeName) -> String {
+    let name = match scheme {
+        SchemeName::OpenMessaging => "x-hub-signature-256",
+        SchemeName::StandardWebhooks => "webhook-signature",
+        _ => "x-genesys-signature",
+    };
+    signed(scheme, FrontDoor::ApiGatewayV2)["headers"][name]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn catalogue() -> Vec<Case> {
+    use SchemeName::*;
+    let mut cases = Vec::new();
+    let mut add = |name: &str, scheme: SchemeName, event: Value, want: Want| {
+        cases.push(Case {
+            name: name.into(),
+            scheme,
+            max_body: None,
+            event: event.to_string(),
+            want,
+        })
+    };
+    let bad_sig = Want::Http(401, "invalid_signature");
+    let missing = Want::Http(401, "missing_signature");
+    let malformed = Want::Http(400, "malformed_request");
+    let hex = signature_value(Genesys);
+    let digest = hex.trim_start_matches("sha256=").to_owned();
+
+    // Headers.
+    add(
+        "signature header of 10 KB",
+        Genesys,
+        with_header(Genesys, "x-genesys-signature", json!("a".repeat(10_000))),
+        malformed.clone(),
+    );
+    add(
+        "signature header of 4097 bytes",
+        Genesys,
+        with_header(
+            Genesys,
+            "x-genesys-signature",
+            json!(format!("sha256={}", "0".repeat(4090))),
+        ),
+        malformed.clone(),
+    );
+    let mut many = signed(Genesys, FrontDoor::ApiGatewayV2);
+    many["headers"]["x-genesys-signature"] = json!("sha256=00");
+    for i in 0..2000 {
+        many["headers"][format!("x-junk-{i}")] = json!("v".repeat(50));
+    }
+    add(
+        "two thousand junk headers and a bad signature",
+        Genesys,
+        many,
+        bad_sig.clone(),
+    );
+    let mut dup = signed(Genesys, FrontDoor::ApiGatewayV1);
+    dup["multiValueHeaders"]["X-Genesys-Signature"] = json!([hex.clone(), hex.clone()]);
+    add(
+        "signature header twice in multiValueHeaders",
+        Genesys,
+        dup,
+        malformed.clone(),
+    );
+    let mut dup_case = signed(Genesys, FrontDoor::ApiGatewayV1);
+    dup_case["multiValueHeaders"]["x-genesys-signature"] = json!(["sha256=00"]);
+    add(
+        "signature header in two casings",
+        Genesys,
+        dup_case,
+        malformed.clone(),
+    );
+    let mut empty_list = signed(Genesys, FrontDoor::Alb { multi_value: true });
+    empty_list["multiValueHeaders"]["x-genesys-signature"] = json!([]);
+    add(
+        "empty multi-value signature list",
+        Genesys,
+        empty_list,
+        missing.clone(),
+    );
+    add(
+        "non-ASCII signature header",
+        Genesys,
+        with_header(Genesys, "x-genesys-signature", json!("sha256=ÿÿ")),
+        malformed.clone(),
+    );
+    add(
+        "control character in a header",
+        Genesys,
+        with_header(Genesys, "x-genesys-signature", json!("sha256=\u{0}abc")),
+        malformed.clone(),
+    );
+    add(
+        "header map is a string",
+        Genesys,
+        with_header(Genesys, "x", json!(null))
+            .tap(|e| e["headers"] = json!("x-genesys-signature: a")),
+        malformed.clone(),
+    );
+    add(
+        "empty signature header",
+        Genesys,
+        with_header(Genesys, "x-genesys-signature", json!("")),
+        missing.clone(),
+    );
+    add(
+        "prefix only",
+        Genesys,
+        with_header(Genesys, "x-genesys-signature", json!("sha256=")),
+        bad_sig.clone(),
+    );
+    add(
+        "space inside the digest",
+        Genesys,
+        with_header(
+            Genesys,
+            "x-genesys-signature",
+            json!(format!("sha256= {digest}")),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "digest of 31 bytes",
+        Genesys,
+        with_header(Genesys, "x-genesys-signature", json!(&digest[..62])),
+        bad_sig.clone(),
+    );
+    add(
+        "digest of 33 bytes",
+        Genesys,
+        with_header(Genesys, "x-genesys-signature", json!(format!("{digest}00"))),
+        bad_sig.clone(),
+    );
+    add(
+        "digest in URL-safe base64",
+        Genesys,
+        with_header(
+            Genesys,
+            "x-genesys-signature",
+            json!(URL_SAFE.encode([0xfb; 32])),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "sha1 prefix",
+        Genesys,
+        with_header(
+            Genesys,
+            "x-genesys-signature",
+            json!(format!("sha1={digest}")),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "two digests comma-joined",
+        Genesys,
+        with_header(
+            Genesys,
+            "x-genesys-signature",
+            json!(format!("{hex},{hex}")),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "delivery id of 300 bytes",
+        Genesys,
+        with_header(Genesys, "x-genesys-delivery-id", json!("i".repeat(300))),
+        malformed.clone(),
+    );
+    add(
+        "non-ASCII delivery id",
+        Genesys,
+        with_header(Genesys, "x-genesys-delivery-id", json!("id-ü")),
+        malformed.clone(),
+    );
+
+    // Bodies.
+    let mut swapped = signed(Genesys, FrontDoor::ApiGatewayV2);
+    swapped["body"] = json!("{\"topicName\":\"forged\"}");
+    add("signed body swapped", Genesys, swapped, bad_sig.clone());
+    let mut null_body = signed(Genesys, FrontDoor::ApiGatewayV1);
+    null_body["body"] = Value::Null;
+    add("body null", Genesys, null_body, bad_sig.clone());
+    let mut number_body = signed(Genesys, FrontDoor::ApiGatewayV2);
+    number_body["body"] = json!(12345);
+    add("body is a number", Genesys, number_body, malformed.clone());
+    let mut bom = signed(Genesys, FrontDoor::ApiGatewayV2);
+    bom["body"] = json!(format!("\u{feff}{}", String::from_utf8_lossy(BODY)));
+    add("byte-order mark added", Genesys, bom, bad_sig.clone());
+    let b64 = STANDARD.encode(BODY);
+    for (name, body) in [
+        (
+            "base64 with a newline",
+            format!("{}\n{}", &b64[..8], &b64[8..]),
+        ),
+        (
+            "base64 with a space",
+            format!("{} {}", &b64[..4], &b64[4..]),
+        ),
+        ("base64 padded twice", format!("{b64}==")),
+        (
+            "base64 in the URL-safe alphabet",
+            URL_SAFE.encode([0xfb, 0xff, 0xfe, 0x3e, 0x3f, 0x00]),
+        ),
+        ("base64 truncated", b64[..b64.len() - 1].to_owned()),
+        (
+            "base64 with a data: prefix",
+            format!("data:application/json;base64,{b64}"),
+        ),
+    ] {
+        let mut e = signed(Genesys, FrontDoor::FunctionUrl);
+        e["isBase64Encoded"] = json!(true);
+        e["body"] = json!(body);
+        add(name, Genesys, e, malformed.clone());
+    }
+    let mut flagged_plain = signed(Genesys, FrontDoor::ApiGatewayV2);
+    flagged_plain["isBase64Encoded"] = json!(true);
+    add(
+        "plain body flagged base64",
+        Genesys,
+        flagged_plain,
+        malformed.clone(),
+    );
+    let mut flag_string = signed(Genesys, FrontDoor::ApiGatewayV2);
+    flag_string["isBase64Encoded"] = json!("yes");
+    add(
+        "base64 flag is a string",
+        Genesys,
+        flag_string,
+        malformed.clone(),
+    );
+
+    // Timestamps.
+    let sig = signature_value(Timestamped);
+    let s = sig.split(",s=").nth(1).unwrap().to_owned();
+    for (name, value) in [
+        ("timestamp with a plus sign", format!("t=+{NOW},s={s}")),
+        ("negative timestamp", format!("t=-{NOW},s={s}")),
+        ("decimal timestamp", format!("t={NOW}.5,s={s}")),
+        (
+            "timestamp overflowing i64",
+            format!("t=99999999999999999999999,s={s}"),
+        ),
+        ("timestamp in milliseconds", format!("t={}000,s={s}", NOW)),
+        ("timestamp in hex", format!("t=0x{NOW:x},s={s}")),
+        ("empty timestamp", format!("t=,s={s}")),
+        ("timestamp twice", format!("t={NOW},t={NOW},s={s}")),
+        ("no timestamp", format!("s={s}")),
+        ("timestamp but no signature", format!("t={NOW}")),
+        (
+            "body-only signature under timestamped",
+            signature_value(Genesys),
+        ),
+        (
+            "nine signatures, the real one last",
+            format!(
+                "t={NOW},{},s={s}",
+                vec![format!("s={}", "0".repeat(64)); 8].join(",")
+            ),
+        ),
+        ("a 3000-entry header of commas", ",".repeat(3000)),
+    ] {
+        add(
+            name,
+            Timestamped,
+            with_header(Timestamped, "x-genesys-signature", json!(value)),
+            bad_sig.clone(),
+        );
+    }
+    add(
+        "hundreds of signatures",
+        Timestamped,
+        with_header(
+            Timestamped,
+            "x-genesys-signature",
+            json!(format!("t={NOW},{}", vec![format!("s={s}"); 300].join(","))),
+        ),
+        malformed.clone(),
+    );
+    add(
+        "timestamp an hour ahead",
+        Timestamped,
+        sample::wrap(
+            FrontDoor::ApiGatewayV2,
+            &sample::signed_headers(Timestamped, sample::TEST_SECRET, BODY, None, NOW + 3600)
+                .unwrap(),
+            BODY,
+            false,
+            NOW,
+        ),
+        Want::Http(401, "stale_timestamp"),
+    );
+
+    // Standard Webhooks.
+    let sw = signature_value(StandardWebhooks);
+    add(
+        "hundreds of v1 signatures",
+        StandardWebhooks,
+        with_header(
+            StandardWebhooks,
+            "webhook-signature",
+            json!(vec![sw.clone(); 300].join(" ")),
+        ),
+        malformed.clone(),
+    );
+    let zeros = format!("v1,{}", STANDARD.encode([0u8; 32]));
+    add(
+        "nine v1 signatures, the real one last",
+        StandardWebhooks,
+        with_header(
+            StandardWebhooks,
+            "webhook-signature",
+            json!(format!("{} {sw}", vec![zeros; 8].join(" "))),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "webhook-id changed",
+        StandardWebhooks,
+        with_header(StandardWebhooks, "webhook-id", json!("msg_2")),
+        bad_sig.clone(),
+    );
+    add(
+        "webhook-timestamp in milliseconds",
+        StandardWebhooks,
+        with_header(
+            StandardWebhooks,
+            "webhook-timestamp",
+            json!(format!("{NOW}000")),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "webhook-signature without version",
+        StandardWebhooks,
+        with_header(
+            StandardWebhooks,
+            "webhook-signature",
+            json!(sw.trim_start_matches("v1,")),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "open-messaging hex digest",
+        OpenMessaging,
+        with_header(
+            OpenMessaging,
+            "x-hub-signature-256",
+            json!(format!("sha256={digest}")),
+        ),
+        bad_sig.clone(),
+    );
+
+    // Sizes.
+    let big = vec![b'a'; 1025];
+    let mut over = sample::wrap(
+        FrontDoor::ApiGatewayV2,
+        &headers(Genesys, &big),
+        &big,
+        true,
+        NOW,
+    );
+    add(
+        "base64 body decoding to over the limit",
+        Genesys,
+        over.take(),
+        Want::Http(413, "payload_too_large"),
+    );
+    let huge = "A".repeat(1 << 20);
+    let mut huge_event = signed(Genesys, FrontDoor::ApiGatewayV2);
+    huge_event["isBase64Encoded"] = json!(true);
+    huge_event["body"] = json!(huge);
+    add(
+        "1 MiB of base64 against a 1 KiB limit",
+        Genesys,
+        huge_event,
+        Want::Http(413, "payload_too_large"),
+    );
+    let mut big_detail = sample::partner_event("{}", "e-big", sample::PARTNER_SOURCE, NOW);
+    big_detail["detail"] = json!({"pad": "p".repeat(2000)});
+    add(
+        "partner detail over the limit",
+        Genesys,
+        big_detail,
+        Want::Partner("payload_too_large"),
+    );
+    for case in cases.iter_mut().filter(|c| c.name.contains("limit")) {
+        case.max_body = Some("1024");
+    }
+
+    // Partner events.
+    let mut add = |name: &str, event: Value, want: Want| {
+        cases.push(Case {
+            name: name.into(),
+            scheme: Genesys,
+            max_body: None,
+            event: event.to_string(),
+            want,
+        })
+    };
+    for source in [
+        "aws.partner/genesys.com.evil/cloud/x/y",
+        "aws.partner/genesys.comx/cloud/x/y",
+        "AWS.PARTNER/GENESYS.COM/cloud/x/y",
+        " aws.partner/genesys.com/cloud/x/y",
+        "aws.partner/genesys.co/cloud/x/y",
+        "aws.events",
+        "",
+    ] {
+        add(
+            &format!("partner source {source:?}"),
+            sample::partner_event("{}", "e-1", source, NOW),
+            Want::Partner("forbidden_source"),
+        );
+    }
+    let mut no_id = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, NOW);
+    no_id.as_object_mut().unwrap().remove("id");
+    add(
+        "partner event without id",
+        no_id,
+        Want::Partner("malformed_request"),
+    );
+    let mut long_id = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, NOW);
+    long_id["id"] = json!("e".repeat(300));
+    add(
+        "partner event id of 300 bytes",
+        long_id,
+        Want::Partner("malformed_request"),
+    );
+    let mut bad_time = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, NOW);
+    bad_time["time"] = json!("yesterday");
+    add(
+        "partner event with a malformed time",
+        bad_time,
+        Want::Partner("malformed_request"),
+    );
+    let mut deep = json!("x");
+    for _ in 0..100 {
+        deep = json!({"d": deep});
+    }
+    let mut deep_event =
+        sample::partner_event("{}", "e-deep", "aws.partner/genesys.com.evil/x", NOW);
+    deep_event["detail"] = deep;
+    add(
+        "nested detail from a forged source",
+        deep_event,
+        Want::Partner("forbidden_source"),
+    );
+
+    // Not events at all.
+    for (name, event) in [
+        ("null", json!(null)),
+        ("a number", json!(7)),
+        ("a string", json!("POST /webhooks/genesys")),
+        (
+            "an array",
+            json!([signed(Genesys, FrontDoor::ApiGatewayV2)]),
+        ),
+        ("an empty object", json!({})),
+        ("an SQS batch", json!({"Records": [{"body": "x"}]})),
+        ("a v1 event without httpMethod", {
+            let mut e = signed(Genesys, FrontDoor::ApiGatewayV1);
+            e.as_object_mut().unwrap().remove("httpMethod");
+            e
+        }),
+    ] {
+        add(name, event, Want::Invocation);
+    }
+    let mut text_cases = vec![
+        (
+            "nesting deeper than any parser allows",
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+        ),
+        (
+            "truncated JSON",
+            signed(Genesys, FrontDoor::ApiGatewayV2).to_string()[..200].to_owned(),
+        ),
+    ];
+    for (name, text) in text_cases.drain(..) {
+        cases.push(Case {
+            name: name.into(),
+            scheme: Genesys,
+            max_body: None,
+            event: text,
+            want: Want::Unparseable,
+        });
+    }
+    cases
+}
+
+trait Tap: Sized {
+    fn tap(self, f: impl FnOnce(&mut Self)) -> Self;
+}
+
+impl Tap for Value {
+    fn tap(mut self, f: impl FnOnce(&mut Self)) -> Self {
+        f(&mut self);
+        self
+    }
+}
+
+/// The answer `case` gets from a fresh handler, and what that handler stored.
+async fn run(case: &Case) -> (Want, usize) {
+    let Ok(event) = serde_json::from_str::<Value>(&case.event) else {
+        return (Want::Unparseable, 0);
+    };
+    let config = config(case.scheme, case.max_body);
+    let SecretSource::Inline(secrets) = &config.secrets else {
+        unreachable!()
+    };
+    let h = Handler::new(
+        &config,
+        scheme_for(&config, secrets).unwrap(),
+        MemoryStore::new(86_400),
+    );
+    let got = match h.handle_at(event, NOW).await {
+        Err(InvocationError::UnknownEvent) => Want::Invocation,
+        Err(InvocationError::Store(_)) => unreachable!("the memory store never fails"),
+        Ok(reply) => {
+            let v = serde_json::to_value(reply).unwrap();
+            match v.get("statusCode") {
+                Some(code) => {
+                    let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+                    let code_str = body["error"].as_str().unwrap_or("accepted");
+                    Want::Http(
+                        code.as_u64().unwrap() as u16,
+                        Box::leak(code_str.to_owned().into_boxed_str()),
+                    )
+                }
+                None => Want::Partner(Box::leak(
+                    v["reason"]
+                        .as_str()
+                        .unwrap_or("accepted")
+                        .to_owned()
+                        .into_boxed_str(),
+                )),
+            }
+        }
+    };
+    (got, h.store().len())
+}
+
+#[tokio::test]
+async fn every_hostile_input_gets_its_defined_answer_and_nothing_is_stored() {
+    support::captured_logs();
+    let cases = catalogue();
+    assert!(cases.len() >= 50, "only {} cases", cases.len());
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let (got, stored) = run(case).await;
+        if got != case.want || stored != 0 {
+            wrong.push(format!(
+                "{}: want {:?}, got {:?}, stored {stored}",
+                case.name, case.want, got
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn an_unknown_scheme_stops_init() {
+    for scheme in ["auto", "GENESYS", "hmac", "none", " genesys"] {
+        let err = Config::from_lookup(|k| match k {
+            "SIGNATURE_SCHEME" => Some(scheme.into()),
+            "WEBHOOK_SECRET" => Some("s".into()),
+            "DEDUP_TABLE" => Some("t".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.var, "SIGNATURE_SCHEME", "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn no_secret_signature_or_body_reaches_the_log() {
+    let logs = support::captured_logs();
+    let before = logs.text().lines().count();
+
+    let mut forbidden: Vec<String> = vec![
+        sample::TEST_SECRET.into(),
+        sample::TEST_SECRET_STANDARD.into(),
+        "Z2VuZXN5cy13ZWJob29rLXRlc3Qtc2VjcmV0".into(),
+        "body-marker".into(),
+    ];
+    let mut runs = 0;
+    for case in catalogue() {
+        run(&case).await;
+        runs += 1;
+    }
+    for s in CATALOG {
+        let event = s.event(NOW).unwrap();
+        for (name, value) in event["headers"].as_object().into_iter().flatten() {
+            if name.contains("signature") {
+                let v = value.as_str().unwrap();
+                forbidden.push(v.to_owned());
+                forbidden.extend(
+                    v.split([',', '=', ' '])
+                        .filter(|p| p.len() >= 16)
+                        .map(str::to_owned),
+                );
+            }
+        }
+        forbidden.extend(
+            s.body
+                .lines()
+                .filter(|l| l.trim().len() >= 24)
+                .map(|l| l.trim().to_owned()),
+        );
+        let case = Case {
+            name: s.file.into(),
+            scheme: s.scheme,
+            max_body: None,
+            event: event.to_string(),
+            want: Want::Invocation,
+        };
+        run(&case).await;
+        runs += 1;
+    }
+    let text = logs.text();
+    assert!(
+        text.lines().count() - before >= runs,
+        "expected a line per run, got:\n{text}"
+    );
+    for f in &forbidden {
+        assert!(!text.contains(f.as_str()), "{f:?} appears in the log");
+    }
+}
