@@ -8,47 +8,16 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use genesys_webhook::config::{Config, SchemeName, SecretSource, StoreTimeouts};
+use genesys_webhook::config::SchemeName;
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::sample;
-use genesys_webhook::verify::scheme_for;
 use serde_json::{Value, json};
-use support::{LocalDynamo, now, sdk_config};
+use support::{LocalDynamo, PATIENT, TIMEOUTS, dynamo_handler, now};
 
-const TIMEOUTS: StoreTimeouts = StoreTimeouts {
-    operation: Duration::from_millis(1_500),
-    attempt: Duration::from_millis(500),
-    connect: Duration::from_millis(300),
-    max_attempts: 2,
-};
-
-fn config() -> Config {
-    Config::from_lookup(|k| match k {
-        "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
-        "DEDUP_TABLE" => Some("deliveries".into()),
-        _ => None,
-    })
-    .unwrap()
-}
-
-async fn handler_at(endpoint: &str, table: &str, ttl: i64) -> Handler<DynamoStore> {
-    handler_with(endpoint, table, ttl, TIMEOUTS).await
-}
-
-async fn handler_with(
-    endpoint: &str,
-    table: &str,
-    ttl: i64,
-    timeouts: StoreTimeouts,
-) -> Handler<DynamoStore> {
-    let c = config();
-    let SecretSource::Inline(secrets) = &c.secrets else {
-        unreachable!()
-    };
-    let store = DynamoStore::new(&sdk_config(endpoint).await, timeouts, table.into(), ttl);
-    Handler::new(&c, scheme_for(&c, secrets).unwrap(), store)
+async fn handler_at(endpoint: &str, ttl: i64) -> Handler<DynamoStore> {
+    dynamo_handler(endpoint, ttl, TIMEOUTS).await
 }
 
 fn event(body: &[u8], id: &str) -> Value {
@@ -87,7 +56,7 @@ async fn get(
 async fn first_delivery_is_stored_with_exact_bytes_and_ttl_then_duplicates() {
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
-    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let h = handler_at(&db.endpoint, 86_400).await;
     let body = "{\"topicName\":\"v2.users.1.presence\",\"text\":\"Zoë ✓\"}\r\n".as_bytes();
     let at = now();
 
@@ -133,7 +102,7 @@ async fn first_delivery_is_stored_with_exact_bytes_and_ttl_then_duplicates() {
 async fn an_expired_item_not_yet_deleted_lets_the_delivery_in_again() {
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
-    let h = handler_at(&db.endpoint, "deliveries", 60).await;
+    let h = handler_at(&db.endpoint, 60).await;
     let at = now();
     assert_eq!(
         status(&h, event(b"{}", "d-2"), at).await.1["status"],
@@ -159,18 +128,10 @@ async fn two_hundred_concurrent_deliveries_of_twenty_ids_accept_exactly_twenty()
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
     // Several function instances, each with its own client, as on Lambda.
-    // The local server answers one request at a time, so 200 at once queue
-    // there; the bounds are widened because this test is about exactly-once.
-    let patient = StoreTimeouts {
-        operation: Duration::from_secs(60),
-        attempt: Duration::from_secs(30),
-        connect: Duration::from_secs(30),
-        ..TIMEOUTS
-    };
     let mut instances = Vec::new();
     for _ in 0..4 {
         instances.push(Arc::new(
-            handler_with(&db.endpoint, "deliveries", 86_400, patient).await,
+            dynamo_handler(&db.endpoint, 86_400, PATIENT).await,
         ));
     }
     let at = now();
@@ -201,7 +162,7 @@ async fn two_hundred_concurrent_deliveries_of_twenty_ids_accept_exactly_twenty()
 async fn same_id_with_different_content_is_logged_as_a_collision() {
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
-    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let h = handler_at(&db.endpoint, 86_400).await;
     let logs = support::captured_logs();
 
     let at = now();
@@ -244,7 +205,7 @@ async fn a_refused_connection_is_503_store_unavailable() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let h = handler_at(&format!("http://127.0.0.1:{port}"), "deliveries", 86_400).await;
+    let h = handler_at(&format!("http://127.0.0.1:{port}"), 86_400).await;
     let (code, answer) = status(&h, event(b"{}", "d-4"), now()).await;
     assert_eq!((code, answer), (503, json!({"error": "store_unavailable"})));
 }
@@ -259,7 +220,7 @@ async fn a_store_that_accepts_and_never_answers_is_503_within_the_bound() {
             open.push(stream);
         }
     });
-    let h = handler_at(&endpoint, "deliveries", 86_400).await;
+    let h = handler_at(&endpoint, 86_400).await;
     let started = Instant::now();
     // Liveness, not speed: without the configured timeouts this never returns.
     let answered = tokio::time::timeout(
@@ -281,7 +242,7 @@ async fn a_store_that_accepts_and_never_answers_is_503_within_the_bound() {
 async fn partner_events_are_recorded_and_a_store_failure_is_an_invocation_error() {
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
-    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let h = handler_at(&db.endpoint, 86_400).await;
     let detail = include_str!("../events/eventbridge-user-presence.json");
     let event: Value = serde_json::from_str(detail).unwrap();
     let reply = serde_json::to_value(h.handle_at(event.clone(), now()).await.unwrap()).unwrap();
@@ -300,7 +261,7 @@ async fn partner_events_are_recorded_and_a_store_failure_is_an_invocation_error(
         AttributeValue::S(event["detail"]["topicName"].as_str().unwrap().into())
     );
 
-    let gone = handler_at("http://127.0.0.1:9", "deliveries", 86_400).await;
+    let gone = handler_at("http://127.0.0.1:9", 86_400).await;
     assert!(gone.handle_at(event, now()).await.is_err());
 }
 
@@ -308,7 +269,7 @@ async fn partner_events_are_recorded_and_a_store_failure_is_an_invocation_error(
 async fn the_stream_carries_one_insert_per_accepted_delivery_with_its_body() {
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
-    let h = handler_at(&db.endpoint, "deliveries", 86_400).await;
+    let h = handler_at(&db.endpoint, 86_400).await;
     let at = now();
     for (id, body) in [
         ("s-1", "{\"a\":1}"),

@@ -10,14 +10,13 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use genesys_webhook::config::{Config, SchemeName, SecretSource, StoreTimeouts};
+use genesys_webhook::config::{SchemeName, StoreTimeouts};
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::sample;
-use genesys_webhook::verify::scheme_for;
 use serde_json::Value;
-use support::{LocalDynamo, now, sdk_config};
+use support::{LocalDynamo, PATIENT, TIMEOUTS, dynamo_handler, now};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -119,30 +118,8 @@ async fn read_request(client: &mut TcpStream) {
     }
 }
 
-const TIMEOUTS: StoreTimeouts = StoreTimeouts {
-    operation: Duration::from_millis(1_500),
-    attempt: Duration::from_millis(500),
-    connect: Duration::from_millis(300),
-    max_attempts: 2,
-};
-
 async fn handler(endpoint: &str, timeouts: StoreTimeouts) -> Handler<DynamoStore> {
-    let c = Config::from_lookup(|k| match k {
-        "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
-        "DEDUP_TABLE" => Some("deliveries".into()),
-        _ => None,
-    })
-    .unwrap();
-    let SecretSource::Inline(secrets) = &c.secrets else {
-        unreachable!()
-    };
-    let store = DynamoStore::new(
-        &sdk_config(endpoint).await,
-        timeouts,
-        "deliveries".into(),
-        86_400,
-    );
-    Handler::new(&c, scheme_for(&c, secrets).unwrap(), store)
+    dynamo_handler(endpoint, 86_400, timeouts).await
 }
 
 fn body_for(id: &str) -> Vec<u8> {
@@ -270,12 +247,6 @@ async fn a_store_lost_mid_run_loses_nothing_and_doubles_nothing() {
 async fn load_ten_thousand_deliveries_thirty_percent_duplicates_eight_instances() {
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
-    let patient = StoreTimeouts {
-        operation: Duration::from_secs(60),
-        attempt: Duration::from_secs(30),
-        connect: Duration::from_secs(30),
-        max_attempts: 3,
-    };
     let (total, distinct, instances) = (10_000usize, 7_000usize, 8usize);
     // Delivery n carries id n for the first 7,000; the rest repeat earlier ids,
     // spread so some redeliveries race their originals on another instance.
@@ -295,7 +266,7 @@ async fn load_ten_thousand_deliveries_thirty_percent_duplicates_eight_instances(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..instances {
-        let h = handler(&db.endpoint, patient).await;
+        let h = handler(&db.endpoint, PATIENT).await;
         let ids = ids.clone();
         tasks.push(tokio::spawn(async move {
             let mut results = Vec::new();

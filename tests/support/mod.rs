@@ -161,3 +161,45 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// Tight store bounds, so fault tests answer quickly.
+pub const TIMEOUTS: genesys_webhook::config::StoreTimeouts =
+    genesys_webhook::config::StoreTimeouts {
+        operation: std::time::Duration::from_millis(1_500),
+        attempt: std::time::Duration::from_millis(500),
+        connect: std::time::Duration::from_millis(300),
+        max_attempts: 2,
+    };
+
+/// Wide store bounds for tests about exactly-once under concurrency: the
+/// local server answers one request at a time, so requests queue there.
+pub const PATIENT: genesys_webhook::config::StoreTimeouts =
+    genesys_webhook::config::StoreTimeouts {
+        operation: std::time::Duration::from_secs(60),
+        attempt: std::time::Duration::from_secs(30),
+        connect: std::time::Duration::from_secs(30),
+        max_attempts: 3,
+    };
+
+/// A handler for the genesys scheme over the table `deliveries` at `endpoint`.
+pub async fn dynamo_handler(
+    endpoint: &str,
+    ttl_seconds: i64,
+    timeouts: genesys_webhook::config::StoreTimeouts,
+) -> genesys_webhook::handler::Handler<genesys_webhook::dedup::DynamoStore> {
+    use genesys_webhook::config::{Config, SecretSource};
+    let c = Config::from_lookup(|k| match k {
+        "WEBHOOK_SECRET" => Some(genesys_webhook::sample::TEST_SECRET.into()),
+        "DEDUP_TABLE" => Some("deliveries".into()),
+        _ => None,
+    })
+    .unwrap();
+    let SecretSource::Inline(secrets) = &c.secrets else {
+        unreachable!("inline secrets")
+    };
+    let sdk = sdk_config(endpoint).await;
+    let store =
+        genesys_webhook::dedup::DynamoStore::new(&sdk, timeouts, "deliveries".into(), ttl_seconds);
+    let scheme = genesys_webhook::verify::scheme_for(&c, secrets).unwrap();
+    genesys_webhook::handler::Handler::new(&c, scheme, store)
+}
