@@ -6,7 +6,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -19,6 +18,7 @@ use serde_json::Value;
 use support::{LocalDynamo, PATIENT, TIMEOUTS, dynamo_handler, now};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[repr(u8)]
@@ -34,38 +34,43 @@ enum Mode {
 /// with the fault `mode` names.
 struct FaultProxy {
     endpoint: String,
-    mode: Arc<AtomicU8>,
+    mode: watch::Sender<u8>,
 }
 
 impl FaultProxy {
     async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let mode = Arc::new(AtomicU8::new(Mode::Healthy as u8));
-        let shared = mode.clone();
+        let (mode, watching) = watch::channel(Mode::Healthy as u8);
         let upstream = upstream.trim_start_matches("http://").to_owned();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let mode = shared.load(Ordering::SeqCst);
                 let upstream = upstream.clone();
-                tokio::spawn(async move { serve(client, mode, &upstream).await });
+                let watching = watching.clone();
+                tokio::spawn(async move { serve(client, watching, &upstream).await });
             }
         });
         Self { endpoint, mode }
     }
 
     fn set(&self, mode: Mode) {
-        self.mode.store(mode as u8, Ordering::SeqCst);
+        self.mode.send_replace(mode as u8);
     }
 }
 
-async fn serve(mut client: TcpStream, mode: u8, upstream: &str) {
+/// A forwarded connection lives until the proxy turns faulty, so a kept-alive
+/// connection cannot carry requests past a fault.
+async fn serve(mut client: TcpStream, mut watching: watch::Receiver<u8>, upstream: &str) {
+    let mode = *watching.borrow_and_update();
     let error_type = match mode {
         m if m == Mode::Healthy as u8 => {
             let Ok(mut server) = TcpStream::connect(upstream).await else {
                 return;
             };
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                _ = watching.wait_for(|m| *m != Mode::Healthy as u8) => {}
+            }
             return;
         }
         m if m == Mode::Drop as u8 => return,

@@ -30,7 +30,7 @@ impl LocalDynamo {
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .expect("python3 is needed for the DynamoDB tests");
@@ -38,7 +38,7 @@ impl LocalDynamo {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).await.unwrap();
         let port: u16 = line.trim().parse().unwrap_or_else(|_| {
-            panic!("moto's server did not start; run ./test.sh, which installs moto[server]")
+            panic!("the local DynamoDB server did not start; run ./test.sh, which installs it")
         });
         Self {
             child,
