@@ -7,7 +7,10 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName};
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 use crate::error::{Reject, RejectCode};
 
@@ -37,37 +40,53 @@ impl FrontDoor {
     }
 
     /// Tells the front door from the event's shape alone; `None` for events
-    /// no front door sends.
-    pub fn detect(event: &Value) -> Option<Self> {
-        let obj = event.as_object()?;
-        if let Some(ctx) = obj.get("requestContext").and_then(Value::as_object) {
-            if ctx.contains_key("elb") {
-                let has = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
+    /// no front door sends. Reads only the keys that decide, allocating
+    /// nothing for the rest.
+    pub fn detect(event: &str) -> Option<Self> {
+        let shape: Shape<'_> = serde_json::from_str(event).ok()?;
+        if let Some(ctx) = shape.request_context {
+            if ctx.elb.is_some() {
                 return Some(Self::Alb {
-                    multi_value: has("multiValueHeaders") && !has("headers"),
+                    multi_value: shape.multi_value_headers.is_some() && shape.headers.is_none(),
                 });
             }
-            if ctx.contains_key("http") {
-                let url = ctx
-                    .get("domainName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|d| d.contains(".lambda-url."));
+            if ctx.http.is_some() {
+                let url = ctx.domain_name.is_some_and(|d| d.contains(".lambda-url."));
                 return Some(if url {
                     Self::FunctionUrl
                 } else {
                     Self::ApiGatewayV2
                 });
             }
-            if obj.contains_key("httpMethod") {
-                return Some(Self::ApiGatewayV1);
-            }
-            return None;
+            return shape.http_method.is_some().then_some(Self::ApiGatewayV1);
         }
-        (obj.contains_key("detail-type")
-            && obj.contains_key("source")
-            && obj.contains_key("detail"))
-        .then_some(Self::EventBridge)
+        (shape.detail_type.is_some() && shape.source.is_some() && shape.detail.is_some())
+            .then_some(Self::EventBridge)
     }
+}
+
+/// The keys that tell front doors apart; every other value is skipped.
+#[derive(Deserialize)]
+struct Shape<'a> {
+    #[serde(rename = "requestContext", borrow)]
+    request_context: Option<ContextShape<'a>>,
+    #[serde(rename = "httpMethod")]
+    http_method: Option<IgnoredAny>,
+    headers: Option<IgnoredAny>,
+    #[serde(rename = "multiValueHeaders")]
+    multi_value_headers: Option<IgnoredAny>,
+    #[serde(rename = "detail-type")]
+    detail_type: Option<IgnoredAny>,
+    source: Option<IgnoredAny>,
+    detail: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ContextShape<'a> {
+    elb: Option<IgnoredAny>,
+    http: Option<IgnoredAny>,
+    #[serde(rename = "domainName", borrow)]
+    domain_name: Option<Cow<'a, str>>,
 }
 
 /// A delivery over HTTP: headers (looked up case-insensitively) and the body
@@ -86,7 +105,7 @@ pub struct PartnerEvent {
     pub id: String,
     pub source: String,
     pub topic: Option<String>,
-    /// `detail` as JSON: it arrives parsed, so these are the bytes recorded.
+    /// `detail` as it stands in the event's JSON: the bytes recorded.
     pub detail: Vec<u8>,
 }
 
@@ -123,11 +142,11 @@ impl HttpDelivery {
 
 /// Decodes an event whose front door is known. Body size is checked before
 /// any base64 is decoded, so an oversize body is never allocated twice.
-pub fn decode(door: FrontDoor, event: Value, max_body: usize) -> Result<Delivery, Reject> {
+pub fn decode(door: FrontDoor, event: &str, max_body: usize) -> Result<Delivery, Reject> {
     let malformed = |_| RejectCode::Malformed.because("event does not match its front door");
     let (headers, body, is_base64) = match door {
         FrontDoor::ApiGatewayV1 => {
-            let r: ApiGatewayProxyRequest = serde_json::from_value(event).map_err(malformed)?;
+            let r: ApiGatewayProxyRequest = serde_json::from_str(event).map_err(malformed)?;
             (
                 prefer_multi(r.headers, r.multi_value_headers),
                 r.body,
@@ -135,11 +154,11 @@ pub fn decode(door: FrontDoor, event: Value, max_body: usize) -> Result<Delivery
             )
         }
         FrontDoor::ApiGatewayV2 | FrontDoor::FunctionUrl => {
-            let r: ApiGatewayV2httpRequest = serde_json::from_value(event).map_err(malformed)?;
+            let r: ApiGatewayV2httpRequest = serde_json::from_str(event).map_err(malformed)?;
             (r.headers, r.body, r.is_base64_encoded)
         }
         FrontDoor::Alb { .. } => {
-            let r: AlbTargetGroupRequest = serde_json::from_value(event).map_err(malformed)?;
+            let r: AlbTargetGroupRequest = serde_json::from_str(event).map_err(malformed)?;
             (
                 prefer_multi(r.headers, r.multi_value_headers),
                 r.body,
@@ -147,7 +166,8 @@ pub fn decode(door: FrontDoor, event: Value, max_body: usize) -> Result<Delivery
             )
         }
         FrontDoor::EventBridge => {
-            let e: EventBridgeEvent<Value> = serde_json::from_value(event).map_err(malformed)?;
+            let e: EventBridgeEvent<Box<RawValue>> =
+                serde_json::from_str(event).map_err(malformed)?;
             return partner(e, max_body).map(Delivery::Partner);
         }
     };
@@ -165,7 +185,9 @@ fn prefer_multi(single: HeaderMap, multi: HeaderMap) -> HeaderMap {
     if multi.is_empty() { single } else { multi }
 }
 
-fn body_bytes(body: String, is_base64: bool, max_body: usize) -> Result<Vec<u8>, Reject> {
+/// The exact body bytes: `body` itself, or its base64 decoding when
+/// `is_base64`, refused when over `max_body`.
+pub fn body_bytes(body: String, is_base64: bool, max_body: usize) -> Result<Vec<u8>, Reject> {
     let too_large = RejectCode::TooLarge.because("body over MAX_BODY_BYTES");
     if !is_base64 {
         return if body.len() > max_body {
@@ -186,33 +208,38 @@ fn body_bytes(body: String, is_base64: bool, max_body: usize) -> Result<Vec<u8>,
     Ok(bytes)
 }
 
-fn partner(event: EventBridgeEvent<Value>, max_body: usize) -> Result<PartnerEvent, Reject> {
+fn partner(
+    event: EventBridgeEvent<Box<RawValue>>,
+    max_body: usize,
+) -> Result<PartnerEvent, Reject> {
+    #[derive(Deserialize)]
+    struct Topic {
+        #[serde(rename = "topicName")]
+        topic_name: Option<String>,
+    }
     let id = event
         .id
         .filter(|id| !id.is_empty())
         .ok_or(RejectCode::Malformed.because("event has no id"))?;
-    let topic = event
-        .detail
-        .get("topicName")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let detail = serde_json::to_vec(&event.detail)
-        .map_err(|_| RejectCode::Malformed.because("detail cannot be serialized"))?;
+    let detail = event.detail.get();
     if detail.len() > max_body {
         return Err(RejectCode::TooLarge.because("detail over MAX_BODY_BYTES"));
     }
+    let topic = serde_json::from_str::<Topic>(detail)
+        .ok()
+        .and_then(|t| t.topic_name);
     Ok(PartnerEvent {
         id,
         source: event.source,
         topic,
-        detail,
+        detail: detail.as_bytes().to_vec(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn v1(headers: Value, body: Value, b64: bool) -> Value {
         json!({"resource": "/webhooks/genesys", "path": "/webhooks/genesys", "httpMethod": "POST",
@@ -228,8 +255,8 @@ mod tests {
     }
 
     fn http(event: Value) -> Result<HttpDelivery, Reject> {
-        let door = FrontDoor::detect(&event).expect("known front door");
-        match decode(door, event, 64)? {
+        let door = FrontDoor::detect(&event.to_string()).expect("known front door");
+        match decode(door, &event.to_string(), 64)? {
             Delivery::Http(d) => Ok(d),
             Delivery::Partner(_) => panic!("http delivery expected"),
         }
@@ -277,7 +304,7 @@ mod tests {
             (json!({}), None),
         ];
         for (event, want) in cases {
-            assert_eq!(FrontDoor::detect(&event), want, "{event}");
+            assert_eq!(FrontDoor::detect(&event.to_string()), want, "{event}");
         }
     }
 
@@ -385,7 +412,8 @@ mod tests {
     fn partner_event_keeps_id_topic_and_detail() {
         let event: Value =
             serde_json::from_str(include_str!("../events/eventbridge-user-presence.json")).unwrap();
-        let Delivery::Partner(p) = decode(FrontDoor::EventBridge, event.clone(), 262_144).unwrap()
+        let Delivery::Partner(p) =
+            decode(FrontDoor::EventBridge, &event.to_string(), 262_144).unwrap()
         else {
             panic!("partner event expected")
         };
@@ -403,7 +431,7 @@ mod tests {
     fn partner_event_without_id_is_malformed() {
         let event =
             json!({"detail-type": "t", "source": "aws.partner/genesys.com/x", "detail": {}});
-        let err = decode(FrontDoor::EventBridge, event, 100).unwrap_err();
+        let err = decode(FrontDoor::EventBridge, &event.to_string(), 100).unwrap_err();
         assert_eq!(err.code, RejectCode::Malformed);
     }
 }

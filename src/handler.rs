@@ -4,7 +4,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderName;
 use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
@@ -48,7 +47,8 @@ impl<S: Store> Handler<S> {
         &self.store
     }
 
-    pub async fn handle(&self, event: Value) -> Result<Reply, InvocationError> {
+    /// `event` is the invocation's JSON exactly as the runtime received it.
+    pub async fn handle(&self, event: &str) -> Result<Reply, InvocationError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -56,8 +56,8 @@ impl<S: Store> Handler<S> {
     }
 
     /// `now` is Unix seconds: the clock for timestamps and expiry.
-    pub async fn handle_at(&self, event: Value, now: i64) -> Result<Reply, InvocationError> {
-        let Some(door) = FrontDoor::detect(&event) else {
+    pub async fn handle_at(&self, event: &str, now: i64) -> Result<Reply, InvocationError> {
+        let Some(door) = FrontDoor::detect(event) else {
             tracing::warn!(
                 outcome = "invocation_error",
                 "event is not from any front door"

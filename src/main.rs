@@ -4,7 +4,7 @@ use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::verify::scheme_for;
 use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -12,8 +12,9 @@ async fn main() -> Result<(), Error> {
     let handler = init()
         .await
         .inspect_err(|e| tracing::error!("init failed: {e}"))?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handler.handle(event.payload)
+    let handler = &handler;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| async move {
+        handler.handle(event.payload.get()).await
     }))
     .await
 }

@@ -141,7 +141,8 @@ fn event(id: &str) -> Value {
 
 /// The HTTP status and `status`/`error` of one delivery.
 async fn deliver(h: &Handler<DynamoStore>, id: &str) -> (u16, String) {
-    let v = serde_json::to_value(h.handle_at(event(id), now()).await.unwrap()).unwrap();
+    let v =
+        serde_json::to_value(h.handle_at(&event(id).to_string(), now()).await.unwrap()).unwrap();
     let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
     let what = body
         .get("status")

@@ -589,7 +589,7 @@ async fn run(case: &Case) -> (Want, usize) {
         scheme_for(&config, secrets).unwrap(),
         MemoryStore::new(86_400),
     );
-    let got = match h.handle_at(event, NOW).await {
+    let got = match h.handle_at(&event.to_string(), NOW).await {
         Err(InvocationError::UnknownEvent) => Want::Invocation,
         Err(InvocationError::Store(_)) => unreachable!("the memory store never fails"),
         Ok(reply) => {

@@ -92,12 +92,16 @@ async fn every_file_in_events_gets_its_expected_answer() {
             (s.scheme, s.expect)
         };
         let h = handler(scheme);
-        let (_, body) = answer(&h.handle_at(event.clone(), SAMPLE_TIME).await.unwrap());
+        let (_, body) = answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
         assert_eq!(verdict(&body), expect, "{name}");
         let stored = h.store().len();
         assert_eq!(stored, usize::from(expect == "accepted"), "{name}");
         if expect == "accepted" {
-            let (_, again) = answer(&h.handle_at(event, SAMPLE_TIME + 1).await.unwrap());
+            let (_, again) = answer(
+                &h.handle_at(&event.to_string(), SAMPLE_TIME + 1)
+                    .await
+                    .unwrap(),
+            );
             assert_eq!(verdict(&again), "duplicate", "{name}");
         }
         seen.insert(name);
@@ -143,7 +147,8 @@ async fn every_door_and_scheme_plain_and_base64_round_trips() {
                     .unwrap();
                     let event = sample::wrap(door, &headers, body, b64, SAMPLE_TIME);
                     let h = handler(scheme);
-                    let (status, reply) = answer(&h.handle_at(event, SAMPLE_TIME).await.unwrap());
+                    let (status, reply) =
+                        answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
                     let what = format!("{scheme:?} {name} base64={b64} body={body:?}");
                     assert_eq!(
                         (status, verdict(&reply)),
@@ -180,7 +185,7 @@ async fn header_casing_does_not_matter() {
         );
         let (status, _) = answer(
             &handler(SchemeName::Genesys)
-                .handle_at(event, 0)
+                .handle_at(&event.to_string(), 0)
                 .await
                 .unwrap(),
         );
@@ -210,7 +215,7 @@ async fn cross_scheme_replay_is_rejected() {
         SchemeName::StandardWebhooks,
     ] {
         let event = signed_event(scheme, FrontDoor::ApiGatewayV2, body, None, SAMPLE_TIME);
-        let (status, _) = answer(&h.handle_at(event, SAMPLE_TIME).await.unwrap());
+        let (status, _) = answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
         assert_eq!(status, 401, "{scheme:?}");
     }
     // A captured timestamped signature offered as a body-only one, where the
@@ -242,12 +247,17 @@ async fn cross_scheme_replay_is_rejected() {
         SAMPLE_TIME,
     );
     let genesys = handler(SchemeName::Genesys);
-    let (status, _) = answer(&genesys.handle_at(event.clone(), SAMPLE_TIME).await.unwrap());
+    let (status, _) = answer(
+        &genesys
+            .handle_at(&event.to_string(), SAMPLE_TIME)
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         status, 200,
         "the body-only scheme accepts what it was given, as designed"
     );
-    let (status, _) = answer(&h.handle_at(event, SAMPLE_TIME).await.unwrap());
+    let (status, _) = answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
     assert_eq!(status, 401, "but the timestamped deployment never does");
     assert!(h.store().is_empty());
 }
@@ -262,7 +272,11 @@ async fn stale_timestamps_are_401_stale_timestamp() {
         SAMPLE_TIME,
     );
     let h = handler(SchemeName::Timestamped);
-    let (status, body) = answer(&h.handle_at(event, SAMPLE_TIME + 301).await.unwrap());
+    let (status, body) = answer(
+        &h.handle_at(&event.to_string(), SAMPLE_TIME + 301)
+            .await
+            .unwrap(),
+    );
     assert_eq!((status, body), (401, json!({"error": "stale_timestamp"})));
 }
 
@@ -283,17 +297,17 @@ async fn rotation_through_the_handler() {
         None,
         0,
     );
-    let (status, _) = answer(&h.handle_at(by_old, 0).await.unwrap());
+    let (status, _) = answer(&h.handle_at(&by_old.to_string(), 0).await.unwrap());
     assert_eq!(status, 200);
     let headers =
         sample::signed_headers(SchemeName::Genesys, "new-secret", b"{\"a\":2}", None, 0).unwrap();
     let by_new = sample::wrap(FrontDoor::ApiGatewayV2, &headers, b"{\"a\":2}", false, 0);
-    let (status, _) = answer(&h.handle_at(by_new, 0).await.unwrap());
+    let (status, _) = answer(&h.handle_at(&by_new.to_string(), 0).await.unwrap());
     assert_eq!(status, 200);
     let headers =
         sample::signed_headers(SchemeName::Genesys, "retired", b"{\"a\":3}", None, 0).unwrap();
     let by_retired = sample::wrap(FrontDoor::ApiGatewayV2, &headers, b"{\"a\":3}", false, 0);
-    let (status, _) = answer(&h.handle_at(by_retired, 0).await.unwrap());
+    let (status, _) = answer(&h.handle_at(&by_retired.to_string(), 0).await.unwrap());
     assert_eq!(status, 401);
 }
 
@@ -310,7 +324,7 @@ async fn delivery_id_rules() {
             None,
             0,
         );
-        let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+        let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
         let id = format!("sha256:{}", sha256_hex(b));
         assert_eq!(reply, json!({"status": "accepted", "deliveryId": id}));
     }
@@ -323,7 +337,7 @@ async fn delivery_id_rules() {
         Some("abc-1"),
         0,
     );
-    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
     assert_eq!(reply["deliveryId"], "abc-1");
 
     let c = config(
@@ -335,7 +349,7 @@ async fn delivery_id_rules() {
         sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, body, None, 0).unwrap();
     headers.push(("x-request-id".into(), "custom-7".into()));
     let event = sample::wrap(FrontDoor::ApiGatewayV2, &headers, body, false, 0);
-    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
     assert_eq!(reply["deliveryId"], "custom-7");
 
     let h = handler(SchemeName::StandardWebhooks);
@@ -346,7 +360,7 @@ async fn delivery_id_rules() {
         Some("msg_42"),
         0,
     );
-    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
     assert_eq!(reply["deliveryId"], "msg_42");
 
     let h = handler(SchemeName::Genesys);
@@ -358,7 +372,7 @@ async fn delivery_id_rules() {
         Some(&long),
         0,
     );
-    let (status, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    let (status, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
     assert_eq!(
         (status, reply),
         (400, json!({"error": "malformed_request"}))
@@ -376,7 +390,7 @@ async fn oversize_and_bad_base64_answers() {
             sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, &big, None, 0)
                 .unwrap();
         let event = sample::wrap(FrontDoor::ApiGatewayV2, &headers, &big, b64, 0);
-        let (status, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+        let (status, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
         assert_eq!(
             (status, reply),
             (413, json!({"error": "payload_too_large"})),
@@ -392,7 +406,7 @@ async fn oversize_and_bad_base64_answers() {
     );
     event["isBase64Encoded"] = json!(true);
     event["body"] = json!("not base64!");
-    let (status, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    let (status, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
     assert_eq!(
         (status, reply),
         (400, json!({"error": "malformed_request"}))
@@ -411,11 +425,11 @@ async fn unknown_events_are_invocation_errors_and_the_handler_keeps_serving() {
         json!({}),
         json!({"Records": []}),
     ] {
-        let err = h.handle_at(event.clone(), 0).await.unwrap_err();
+        let err = h.handle_at(&event.to_string(), 0).await.unwrap_err();
         assert!(matches!(err, InvocationError::UnknownEvent), "{event}");
     }
     let event = signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
-    let (status, _) = answer(&h.handle_at(event, 0).await.unwrap());
+    let (status, _) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
     assert_eq!(status, 200);
 }
 
@@ -429,7 +443,7 @@ async fn partner_events_from_other_sources_are_never_stored() {
         "",
     ] {
         let event = sample::partner_event("{\"a\":1}", "e-1", source, 0);
-        let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+        let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
         assert_eq!(
             reply,
             json!({"status": "rejected", "reason": "forbidden_source"}),
@@ -438,7 +452,7 @@ async fn partner_events_from_other_sources_are_never_stored() {
     }
     assert!(h.store().is_empty());
     let event = sample::partner_event("{\"topicName\":\"t\"}", "e-1", sample::PARTNER_SOURCE, 0);
-    let (_, reply) = answer(&h.handle_at(event, 0).await.unwrap());
+    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
     assert_eq!(reply, json!({"status": "accepted", "deliveryId": "e-1"}));
     assert_eq!(h.store().get("e-1").unwrap().body, b"{\"topicName\":\"t\"}");
 }
@@ -454,7 +468,7 @@ async fn same_id_different_content_is_a_duplicate() {
             Some("id-1"),
             0,
         );
-        h.handle_at(event, 0).await.unwrap();
+        h.handle_at(&event.to_string(), 0).await.unwrap();
     }
     assert_eq!(h.store().get("id-1").unwrap().body, b"{\"v\":1}");
 }
@@ -473,7 +487,7 @@ async fn store_down_is_503_with_retry_after_or_an_invocation_error() {
     let c = config(SchemeName::Genesys, &[("RETRY_AFTER_SECONDS", "9")]);
     let h = handler_with(&c, DownStore);
     let event = signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
-    let reply = serde_json::to_value(h.handle_at(event, 0).await.unwrap()).unwrap();
+    let reply = serde_json::to_value(h.handle_at(&event.to_string(), 0).await.unwrap()).unwrap();
     assert_eq!(reply["statusCode"], 503);
     assert_eq!(reply["headers"]["retry-after"], "9");
     assert_eq!(
@@ -483,7 +497,7 @@ async fn store_down_is_503_with_retry_after_or_an_invocation_error() {
 
     let event = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, 0);
     assert!(matches!(
-        h.handle_at(event, 0).await,
+        h.handle_at(&event.to_string(), 0).await,
         Err(InvocationError::Store(_))
     ));
 }

@@ -38,7 +38,9 @@ fn answer(scheme: SchemeName, event: Value) -> (u64, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let reply = rt.block_on(handler(scheme).handle_at(event, NOW)).unwrap();
+    let reply = rt
+        .block_on(handler(scheme).handle_at(&event.to_string(), NOW))
+        .unwrap();
     let v = serde_json::to_value(reply).unwrap();
     let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
     let what = body
