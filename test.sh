@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine. Installs what it needs into .venv
-# (moto's DynamoDB server, cfn-lint, the SAM CLI, cargo-lambda), then checks
-# formatting and lints, lints the template, runs the local walk-through over
-# every sample event, and runs every Rust test.
+# (moto's DynamoDB server, cfn-lint, the SAM CLI, cargo-lambda) and cargo-fuzz,
+# then checks formatting and lints, lints the template, runs the local
+# walk-through over every sample event, fuzzes each target for 60 s, and runs
+# every Rust test.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,5 +23,7 @@ cfn-lint template.yaml
 AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
 
 ./run-local.sh
+
+scripts/fuzz.sh 60
 
 cargo test --all-targets --locked
