@@ -6,10 +6,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
-use crate::config::{SchemeName, Secret, Secrets};
+use crate::config::{Config, SchemeName, Secret, SecretSource, Secrets};
+use crate::dedup::Store;
 use crate::envelope::FrontDoor;
 use crate::error::ConfigError;
-use crate::verify::{Genesys, Keys, OpenMessaging, StandardWebhooks, Timestamped};
+use crate::handler::Handler;
+use crate::verify::{Genesys, Keys, OpenMessaging, StandardWebhooks, Timestamped, scheme_for};
 
 /// The secret every file in `events/` is signed with. For testing only.
 pub const TEST_SECRET: &str = "genesys-webhook-test-secret";
@@ -27,6 +29,34 @@ pub fn test_secret(scheme: SchemeName) -> &'static str {
         SchemeName::StandardWebhooks => TEST_SECRET_STANDARD,
         _ => TEST_SECRET,
     }
+}
+
+/// The configuration the samples are signed for: `scheme` with the test
+/// secret and the table `deliveries`, then `extra` settings over those.
+pub fn config(scheme: SchemeName, extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let base = [
+        ("SIGNATURE_SCHEME", scheme.as_str()),
+        ("WEBHOOK_SECRET", test_secret(scheme)),
+        ("DEDUP_TABLE", "deliveries"),
+    ];
+    Config::from_lookup(|k| {
+        extra
+            .iter()
+            .chain(&base)
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+}
+
+/// A handler for `config` (with its secrets inline) over `store`.
+pub fn handler<S: Store>(config: &Config, store: S) -> Result<Handler<S>, ConfigError> {
+    let SecretSource::Inline(secrets) = &config.secrets else {
+        return Err(ConfigError::new(
+            "WEBHOOK_SECRET",
+            "samples need the secret inline",
+        ));
+    };
+    Ok(Handler::new(config, scheme_for(config, secrets)?, store))
 }
 
 /// Every front door by the name the tool and `events/` use.

@@ -11,31 +11,15 @@ use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::error::{InvocationError, StoreError};
 use genesys_webhook::handler::Handler;
 use genesys_webhook::sample::{self, CATALOG, GENESYS_PARTNER_SAMPLE, SAMPLE_TIME, Variant};
-use genesys_webhook::verify::scheme_for;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 fn config(scheme: SchemeName, extra: &[(&str, &str)]) -> Config {
-    let mut vars = vec![
-        ("SIGNATURE_SCHEME", scheme.as_str()),
-        ("WEBHOOK_SECRET", sample::test_secret(scheme)),
-        ("DEDUP_TABLE", "deliveries"),
-    ];
-    vars.extend_from_slice(extra);
-    Config::from_lookup(|k| {
-        vars.iter()
-            .rev()
-            .find(|(name, _)| *name == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap()
+    sample::config(scheme, extra).unwrap()
 }
 
 fn handler_with<S: Store>(config: &Config, store: S) -> Handler<S> {
-    let genesys_webhook::config::SecretSource::Inline(secrets) = &config.secrets else {
-        panic!("inline secrets expected")
-    };
-    Handler::new(config, scheme_for(config, secrets).unwrap(), store)
+    sample::handler(config, store).unwrap()
 }
 
 fn handler(scheme: SchemeName) -> Handler<MemoryStore> {

@@ -4,33 +4,19 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use genesys_webhook::config::{Config, SchemeName, SecretSource};
+use genesys_webhook::config::SchemeName;
 use genesys_webhook::dedup::MemoryStore;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::sample;
-use genesys_webhook::verify::scheme_for;
 use proptest::prelude::*;
 use serde_json::Value;
 
 const NOW: i64 = sample::SAMPLE_TIME;
 
 fn handler(scheme: SchemeName) -> Handler<MemoryStore> {
-    let c = Config::from_lookup(|k| match k {
-        "SIGNATURE_SCHEME" => Some(scheme.as_str().into()),
-        "WEBHOOK_SECRET" => Some(sample::test_secret(scheme).into()),
-        "DEDUP_TABLE" => Some("t".into()),
-        _ => None,
-    })
-    .unwrap();
-    let SecretSource::Inline(secrets) = &c.secrets else {
-        unreachable!()
-    };
-    Handler::new(
-        &c,
-        scheme_for(&c, secrets).unwrap(),
-        MemoryStore::new(86_400),
-    )
+    let c = sample::config(scheme, &[]).unwrap();
+    sample::handler(&c, MemoryStore::new(86_400)).unwrap()
 }
 
 /// The status code and `status` or `error` the handler answers.

@@ -6,29 +6,15 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use genesys_webhook::config::{Config, SecretSource};
+use genesys_webhook::config::SchemeName;
 use genesys_webhook::dedup::MemoryStore;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::sample;
-use genesys_webhook::verify::scheme_for;
 use libfuzzer_sys::fuzz_target;
 
 fn handler() -> Handler<MemoryStore> {
-    let c = Config::from_lookup(|k| match k {
-        "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
-        "DEDUP_TABLE" => Some("t".into()),
-        "MAX_BODY_BYTES" => Some("4096".into()),
-        _ => None,
-    })
-    .unwrap();
-    let SecretSource::Inline(secrets) = &c.secrets else {
-        unreachable!()
-    };
-    Handler::new(
-        &c,
-        scheme_for(&c, secrets).unwrap(),
-        MemoryStore::new(86_400),
-    )
+    let c = sample::config(SchemeName::Genesys, &[("MAX_BODY_BYTES", "4096")]).unwrap();
+    sample::handler(&c, MemoryStore::new(86_400)).unwrap()
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -40,11 +40,7 @@ impl Scheme for Genesys {
         let digest = strip_sha256_prefix(value).unwrap_or(value);
         let digest = decode_digest(digest, true)
             .ok_or(RejectCode::InvalidSignature.because("digest is not a hex or base64 SHA-256"))?;
-        if self.keys.any_matches(&[&delivery.body], &[digest]) {
-            Ok(())
-        } else {
-            Err(RejectCode::InvalidSignature.because("no secret matches"))
-        }
+        self.keys.check(&[&delivery.body], &[digest])
     }
 }
 

@@ -93,6 +93,16 @@ impl Keys {
         })
     }
 
+    /// `Ok` when any secret signed the concatenated `message` as any of
+    /// `candidates`; otherwise `invalid_signature`.
+    pub fn check(&self, message: &[&[u8]], candidates: &[Digest]) -> Result<(), Reject> {
+        if self.any_matches(message, candidates) {
+            Ok(())
+        } else {
+            Err(RejectCode::InvalidSignature.because("no secret matches"))
+        }
+    }
+
     /// The digest under the current secret; for signing tools and tests.
     pub fn sign(&self, message: &[&[u8]]) -> Digest {
         let mut mac = self.0[0].clone();

@@ -40,11 +40,7 @@ impl Scheme for OpenMessaging {
         let digest = strip_sha256_prefix(value)
             .and_then(|d| decode_digest(d, false))
             .ok_or(RejectCode::InvalidSignature.because("not sha256=<base64 SHA-256>"))?;
-        if self.keys.any_matches(&[&delivery.body], &[digest]) {
-            Ok(())
-        } else {
-            Err(RejectCode::InvalidSignature.because("no secret matches"))
-        }
+        self.keys.check(&[&delivery.body], &[digest])
     }
 }
 

@@ -99,11 +99,7 @@ impl Scheme for StandardWebhooks {
             b".",
             &delivery.body,
         ];
-        if self.keys.any_matches(&message, &digests) {
-            Ok(())
-        } else {
-            Err(RejectCode::InvalidSignature.because("no secret matches"))
-        }
+        self.keys.check(&message, &digests)
     }
 
     fn delivery_id<'a>(&self, delivery: &'a HttpDelivery) -> Result<Option<&'a str>, Reject> {

@@ -73,11 +73,7 @@ impl Scheme for Timestamped {
         let (timestamp, digests) = parse(signature_header(delivery, &self.header)?)?;
         check_timestamp(timestamp, now, self.tolerance)?;
         let message: [&[u8]; 3] = [timestamp.as_bytes(), b".", &delivery.body];
-        if self.keys.any_matches(&message, &digests) {
-            Ok(())
-        } else {
-            Err(RejectCode::InvalidSignature.because("no secret matches"))
-        }
+        self.keys.check(&message, &digests)
     }
 }
 
