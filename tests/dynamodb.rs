@@ -28,11 +28,8 @@ fn event(body: &[u8], id: &str) -> Value {
 }
 
 async fn status(h: &Handler<DynamoStore>, event: Value, at: i64) -> (u16, Value) {
-    let v = serde_json::to_value(h.handle_at(&event.to_string(), at).await.unwrap()).unwrap();
-    (
-        v["statusCode"].as_u64().unwrap() as u16,
-        serde_json::from_str(v["body"].as_str().unwrap()).unwrap(),
-    )
+    let reply = h.handle_at(&event.to_string(), at).await.unwrap();
+    support::answer_of(&serde_json::to_value(reply).unwrap())
 }
 
 async fn get(

@@ -38,21 +38,13 @@ fn function(api: &RuntimeApi, vars: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// `accepted`/`duplicate`, or the error code or reason, from any answer.
+/// `accepted`/`duplicate`, the error code or reason, or the invocation
+/// error's type, from any answer.
 fn verdict(answer: &Answer) -> String {
-    let v = match answer {
-        Ok(v) => v,
-        Err(e) => return format!("error:{}", e["errorType"].as_str().unwrap_or("?")),
-    };
-    let body: Value = match v.get("body").and_then(Value::as_str) {
-        Some(text) => serde_json::from_str(text).unwrap(),
-        None => v.clone(),
-    };
-    ["error", "reason", "status"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap()
-        .to_owned()
+    match answer {
+        Ok(v) => support::verdict(&support::answer_of(v).1),
+        Err(e) => format!("error:{}", e["errorType"].as_str().unwrap_or("?")),
+    }
 }
 
 /// Everything the function wrote, once it is stopped.

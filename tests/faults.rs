@@ -141,15 +141,9 @@ fn event(id: &str) -> Value {
 
 /// The HTTP status and `status`/`error` of one delivery.
 async fn deliver(h: &Handler<DynamoStore>, id: &str) -> (u16, String) {
-    let v =
-        serde_json::to_value(h.handle_at(&event(id).to_string(), now()).await.unwrap()).unwrap();
-    let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
-    let what = body
-        .get("status")
-        .or(body.get("error"))
-        .and_then(Value::as_str)
-        .unwrap();
-    (v["statusCode"].as_u64().unwrap() as u16, what.to_owned())
+    let reply = h.handle_at(&event(id).to_string(), now()).await.unwrap();
+    let (code, body) = support::answer_of(&serde_json::to_value(reply).unwrap());
+    (code, support::verdict(&body))
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! The whole in-process pipeline, event JSON in → answer out, over the
 //! in-memory store.
 
+mod support;
+
 use std::collections::BTreeSet;
 
 use base64::Engine;
@@ -29,23 +31,7 @@ fn handler(scheme: SchemeName) -> Handler<MemoryStore> {
 
 /// (status, the JSON answer) for HTTP and partner answers alike.
 fn answer(reply: &genesys_webhook::respond::Reply) -> (u16, Value) {
-    let v = serde_json::to_value(reply).unwrap();
-    match v.get("statusCode") {
-        Some(code) => (
-            code.as_u64().unwrap() as u16,
-            serde_json::from_str(v["body"].as_str().unwrap()).unwrap(),
-        ),
-        None => (200, v),
-    }
-}
-
-/// `accepted`/`duplicate`, or the error code or reason.
-fn verdict(body: &Value) -> String {
-    ["error", "reason", "status"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap()
-        .to_owned()
+    support::answer_of(&serde_json::to_value(reply).unwrap())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -77,7 +63,7 @@ async fn every_file_in_events_gets_its_expected_answer() {
         };
         let h = handler(scheme);
         let (_, body) = answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
-        assert_eq!(verdict(&body), expect, "{name}");
+        assert_eq!(support::verdict(&body), expect, "{name}");
         let stored = h.store().len();
         assert_eq!(stored, usize::from(expect == "accepted"), "{name}");
         if expect == "accepted" {
@@ -86,7 +72,7 @@ async fn every_file_in_events_gets_its_expected_answer() {
                     .await
                     .unwrap(),
             );
-            assert_eq!(verdict(&again), "duplicate", "{name}");
+            assert_eq!(support::verdict(&again), "duplicate", "{name}");
         }
         seen.insert(name);
     }
@@ -135,7 +121,7 @@ async fn every_door_and_scheme_plain_and_base64_round_trips() {
                         answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
                     let what = format!("{scheme:?} {name} base64={b64} body={body:?}");
                     assert_eq!(
-                        (status, verdict(&reply)),
+                        (status, support::verdict(&reply)),
                         (200, "accepted".into()),
                         "{what}"
                     );

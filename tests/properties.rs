@@ -2,6 +2,8 @@
 //! is accepted, and any single change to its body, signature, timestamp or
 //! signed id is rejected.
 
+mod support;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use genesys_webhook::config::SchemeName;
@@ -20,21 +22,15 @@ fn handler(scheme: SchemeName) -> Handler<MemoryStore> {
 }
 
 /// The status code and `status` or `error` the handler answers.
-fn answer(scheme: SchemeName, event: Value) -> (u64, String) {
+fn answer(scheme: SchemeName, event: Value) -> (u16, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let reply = rt
         .block_on(handler(scheme).handle_at(&event.to_string(), NOW))
         .unwrap();
-    let v = serde_json::to_value(reply).unwrap();
-    let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
-    let what = body
-        .get("status")
-        .or(body.get("error"))
-        .and_then(Value::as_str)
-        .unwrap();
-    (v["statusCode"].as_u64().unwrap(), what.to_owned())
+    let (code, body) = support::answer_of(&serde_json::to_value(reply).unwrap());
+    (code, support::verdict(&body))
 }
 
 fn schemes() -> impl Strategy<Value = SchemeName> {

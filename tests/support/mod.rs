@@ -203,3 +203,24 @@ pub async fn dynamo_handler(
     let scheme = genesys_webhook::verify::scheme_for(&c, secrets).unwrap();
     genesys_webhook::handler::Handler::new(&c, scheme, store)
 }
+
+/// The status code and JSON body of any answer the function gives, serialized:
+/// an HTTP answer's own, or 200 and the object itself for a partner event.
+pub fn answer_of(reply: &serde_json::Value) -> (u16, serde_json::Value) {
+    match reply.get("statusCode") {
+        Some(code) => (
+            code.as_u64().unwrap() as u16,
+            serde_json::from_str(reply["body"].as_str().unwrap()).unwrap(),
+        ),
+        None => (200, reply.clone()),
+    }
+}
+
+/// `accepted`/`duplicate`, or the error code or reason, from an answer body.
+pub fn verdict(body: &serde_json::Value) -> String {
+    ["error", "reason", "status"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(serde_json::Value::as_str))
+        .unwrap()
+        .to_owned()
+}
