@@ -255,8 +255,9 @@ mod tests {
     }
 
     fn http(event: Value) -> Result<HttpDelivery, Reject> {
-        let door = FrontDoor::detect(&event.to_string()).expect("known front door");
-        match decode(door, &event.to_string(), 64)? {
+        let event = event.to_string();
+        let door = FrontDoor::detect(&event).expect("known front door");
+        match decode(door, &event, 64)? {
             Delivery::Http(d) => Ok(d),
             Delivery::Partner(_) => panic!("http delivery expected"),
         }

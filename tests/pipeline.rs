@@ -29,9 +29,11 @@ fn handler(scheme: SchemeName) -> Handler<MemoryStore> {
     handler_with(&c, MemoryStore::new(c.ttl_seconds))
 }
 
-/// (status, the JSON answer) for HTTP and partner answers alike.
-fn answer(reply: &genesys_webhook::respond::Reply) -> (u16, Value) {
-    support::answer_of(&serde_json::to_value(reply).unwrap())
+/// (status, the JSON answer) `h` gives `event` at `now`, for HTTP and
+/// partner answers alike.
+async fn answer<S: Store>(h: &Handler<S>, event: &Value, now: i64) -> (u16, Value) {
+    let answer = h.handle_at(&event.to_string(), now).await.unwrap();
+    support::answer_of(&serde_json::to_value(answer).unwrap())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -62,16 +64,12 @@ async fn every_file_in_events_gets_its_expected_answer() {
             (s.scheme, s.expect)
         };
         let h = handler(scheme);
-        let (_, body) = answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
+        let (_, body) = answer(&h, &event, SAMPLE_TIME).await;
         assert_eq!(support::verdict(&body), expect, "{name}");
         let stored = h.store().len();
         assert_eq!(stored, usize::from(expect == "accepted"), "{name}");
         if expect == "accepted" {
-            let (_, again) = answer(
-                &h.handle_at(&event.to_string(), SAMPLE_TIME + 1)
-                    .await
-                    .unwrap(),
-            );
+            let (_, again) = answer(&h, &event, SAMPLE_TIME + 1).await;
             assert_eq!(support::verdict(&again), "duplicate", "{name}");
         }
         seen.insert(name);
@@ -117,8 +115,7 @@ async fn every_door_and_scheme_plain_and_base64_round_trips() {
                     .unwrap();
                     let event = sample::wrap(door, &headers, body, b64, SAMPLE_TIME);
                     let h = handler(scheme);
-                    let (status, reply) =
-                        answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
+                    let (status, reply) = answer(&h, &event, SAMPLE_TIME).await;
                     let what = format!("{scheme:?} {name} base64={b64} body={body:?}");
                     assert_eq!(
                         (status, support::verdict(&reply)),
@@ -153,12 +150,7 @@ async fn header_casing_does_not_matter() {
             false,
             0,
         );
-        let (status, _) = answer(
-            &handler(SchemeName::Genesys)
-                .handle_at(&event.to_string(), 0)
-                .await
-                .unwrap(),
-        );
+        let (status, _) = answer(&handler(SchemeName::Genesys), &event, 0).await;
         assert_eq!(status, 200, "{name}");
     }
 }
@@ -185,7 +177,7 @@ async fn cross_scheme_replay_is_rejected() {
         SchemeName::StandardWebhooks,
     ] {
         let event = signed_event(scheme, FrontDoor::ApiGatewayV2, body, None, SAMPLE_TIME);
-        let (status, _) = answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
+        let (status, _) = answer(&h, &event, SAMPLE_TIME).await;
         assert_eq!(status, 401, "{scheme:?}");
     }
     // A captured timestamped signature offered as a body-only one, where the
@@ -217,17 +209,12 @@ async fn cross_scheme_replay_is_rejected() {
         SAMPLE_TIME,
     );
     let genesys = handler(SchemeName::Genesys);
-    let (status, _) = answer(
-        &genesys
-            .handle_at(&event.to_string(), SAMPLE_TIME)
-            .await
-            .unwrap(),
-    );
+    let (status, _) = answer(&genesys, &event, SAMPLE_TIME).await;
     assert_eq!(
         status, 200,
         "the body-only scheme accepts what it was given, as designed"
     );
-    let (status, _) = answer(&h.handle_at(&event.to_string(), SAMPLE_TIME).await.unwrap());
+    let (status, _) = answer(&h, &event, SAMPLE_TIME).await;
     assert_eq!(status, 401, "but the timestamped deployment never does");
     assert!(h.store().is_empty());
 }
@@ -242,11 +229,7 @@ async fn stale_timestamps_are_401_stale_timestamp() {
         SAMPLE_TIME,
     );
     let h = handler(SchemeName::Timestamped);
-    let (status, body) = answer(
-        &h.handle_at(&event.to_string(), SAMPLE_TIME + 301)
-            .await
-            .unwrap(),
-    );
+    let (status, body) = answer(&h, &event, SAMPLE_TIME + 301).await;
     assert_eq!((status, body), (401, json!({"error": "stale_timestamp"})));
 }
 
@@ -267,17 +250,17 @@ async fn rotation_through_the_handler() {
         None,
         0,
     );
-    let (status, _) = answer(&h.handle_at(&by_old.to_string(), 0).await.unwrap());
+    let (status, _) = answer(&h, &by_old, 0).await;
     assert_eq!(status, 200);
     let headers =
         sample::signed_headers(SchemeName::Genesys, "new-secret", b"{\"a\":2}", None, 0).unwrap();
     let by_new = sample::wrap(FrontDoor::ApiGatewayV2, &headers, b"{\"a\":2}", false, 0);
-    let (status, _) = answer(&h.handle_at(&by_new.to_string(), 0).await.unwrap());
+    let (status, _) = answer(&h, &by_new, 0).await;
     assert_eq!(status, 200);
     let headers =
         sample::signed_headers(SchemeName::Genesys, "retired", b"{\"a\":3}", None, 0).unwrap();
     let by_retired = sample::wrap(FrontDoor::ApiGatewayV2, &headers, b"{\"a\":3}", false, 0);
-    let (status, _) = answer(&h.handle_at(&by_retired.to_string(), 0).await.unwrap());
+    let (status, _) = answer(&h, &by_retired, 0).await;
     assert_eq!(status, 401);
 }
 
@@ -294,7 +277,7 @@ async fn delivery_id_rules() {
             None,
             0,
         );
-        let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+        let (_, reply) = answer(&h, &event, 0).await;
         let id = format!("sha256:{}", sha256_hex(b));
         assert_eq!(reply, json!({"status": "accepted", "deliveryId": id}));
     }
@@ -307,7 +290,7 @@ async fn delivery_id_rules() {
         Some("abc-1"),
         0,
     );
-    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+    let (_, reply) = answer(&h, &event, 0).await;
     assert_eq!(reply["deliveryId"], "abc-1");
 
     let c = config(
@@ -319,7 +302,7 @@ async fn delivery_id_rules() {
         sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, body, None, 0).unwrap();
     headers.push(("x-request-id".into(), "custom-7".into()));
     let event = sample::wrap(FrontDoor::ApiGatewayV2, &headers, body, false, 0);
-    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+    let (_, reply) = answer(&h, &event, 0).await;
     assert_eq!(reply["deliveryId"], "custom-7");
 
     let h = handler(SchemeName::StandardWebhooks);
@@ -330,7 +313,7 @@ async fn delivery_id_rules() {
         Some("msg_42"),
         0,
     );
-    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+    let (_, reply) = answer(&h, &event, 0).await;
     assert_eq!(reply["deliveryId"], "msg_42");
 
     let h = handler(SchemeName::Genesys);
@@ -342,7 +325,7 @@ async fn delivery_id_rules() {
         Some(&long),
         0,
     );
-    let (status, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+    let (status, reply) = answer(&h, &event, 0).await;
     assert_eq!(
         (status, reply),
         (400, json!({"error": "malformed_request"}))
@@ -360,7 +343,7 @@ async fn oversize_and_bad_base64_answers() {
             sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, &big, None, 0)
                 .unwrap();
         let event = sample::wrap(FrontDoor::ApiGatewayV2, &headers, &big, b64, 0);
-        let (status, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+        let (status, reply) = answer(&h, &event, 0).await;
         assert_eq!(
             (status, reply),
             (413, json!({"error": "payload_too_large"})),
@@ -376,7 +359,7 @@ async fn oversize_and_bad_base64_answers() {
     );
     event["isBase64Encoded"] = json!(true);
     event["body"] = json!("not base64!");
-    let (status, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+    let (status, reply) = answer(&h, &event, 0).await;
     assert_eq!(
         (status, reply),
         (400, json!({"error": "malformed_request"}))
@@ -399,7 +382,7 @@ async fn unknown_events_are_invocation_errors_and_the_handler_keeps_serving() {
         assert!(matches!(err, InvocationError::UnknownEvent), "{event}");
     }
     let event = signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
-    let (status, _) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+    let (status, _) = answer(&h, &event, 0).await;
     assert_eq!(status, 200);
 }
 
@@ -413,7 +396,7 @@ async fn partner_events_from_other_sources_are_never_stored() {
         "",
     ] {
         let event = sample::partner_event("{\"a\":1}", "e-1", source, 0);
-        let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+        let (_, reply) = answer(&h, &event, 0).await;
         assert_eq!(
             reply,
             json!({"status": "rejected", "reason": "forbidden_source"}),
@@ -422,7 +405,7 @@ async fn partner_events_from_other_sources_are_never_stored() {
     }
     assert!(h.store().is_empty());
     let event = sample::partner_event("{\"topicName\":\"t\"}", "e-1", sample::PARTNER_SOURCE, 0);
-    let (_, reply) = answer(&h.handle_at(&event.to_string(), 0).await.unwrap());
+    let (_, reply) = answer(&h, &event, 0).await;
     assert_eq!(reply, json!({"status": "accepted", "deliveryId": "e-1"}));
     assert_eq!(h.store().get("e-1").unwrap().body, b"{\"topicName\":\"t\"}");
 }
