@@ -57,14 +57,14 @@ impl<S: Store> Handler<S> {
 
     /// `now` is Unix seconds: the clock for timestamps and expiry.
     pub async fn handle_at(&self, event: &str, now: i64) -> Result<Reply, InvocationError> {
-        let Some(door) = FrontDoor::detect(event) else {
+        let Some((door, delivery)) = envelope::decode(event, self.max_body_bytes) else {
             tracing::warn!(
                 outcome = "invocation_error",
                 "event is not from any front door"
             );
             return Err(InvocationError::UnknownEvent);
         };
-        let outcome = match envelope::decode(door, event, self.max_body_bytes) {
+        let outcome = match delivery {
             Err(reject) => Outcome::Rejected(reject),
             Ok(Delivery::Http(d)) => self.http(&d, now).await,
             Ok(Delivery::Partner(p)) => self.partner(&p, now).await,
