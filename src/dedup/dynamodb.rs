@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -44,6 +45,10 @@ impl DynamoStore {
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
+            // The read and attempt timeouts already bound a stalled response
+            // to a body of a few kilobytes; the SDK's throughput watch adds a
+            // timer and a body wrapper to every request for nothing more.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .build();
         Self {
             client: Client::from_conf(conf),
