@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Side by side: this project's release binary, the usual Python handler and
 the usual Node.js handler, through the same local Lambda Runtime API, against
-the same local DynamoDB table, with the same signed events.
+the same local DynamoDB table, with the same signed events. A fourth, the
+floor (bench/floor), makes the same HTTP exchanges and nothing else: the least
+CPU any handler can use for a delivery here.
 
 Per handler: CPU time per warm invocation (the handler process's own
 user+sys), cold start to first response (median of COLD_RUNS fresh processes),
@@ -126,9 +128,10 @@ def event(delivery_id):
 
 
 def cpu_seconds(pid):
+    """User and system CPU time of the process so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def peak_rss_mb(pid):
@@ -195,7 +198,8 @@ def measure(name, command, endpoint, serial):
     for i in range(WARM_INVOCATIONS):
         check(api.invoke(event(f"{name}-warm-{serial}-{i}")))
     wall = time.perf_counter() - began
-    cpu = cpu_seconds(proc.pid) - before
+    after = cpu_seconds(proc.pid)
+    user, system = after[0] - before[0], after[1] - before[1]
     check(api.invoke(event(f"{name}-warm-{serial}-0")), want="duplicate")
     peaks.append(peak_rss_mb(proc.pid))
     proc.kill()
@@ -203,7 +207,9 @@ def measure(name, command, endpoint, serial):
     api.shutdown()
     return {
         "handler": name,
-        "cpu_us": cpu / WARM_INVOCATIONS * 1e6,
+        "cpu_us": (user + system) / WARM_INVOCATIONS * 1e6,
+        "user_us": user / WARM_INVOCATIONS * 1e6,
+        "sys_us": system / WARM_INVOCATIONS * 1e6,
         "wall_ms": wall / WARM_INVOCATIONS * 1e3,
         "cold_ms": statistics.median(colds),
         "cold_all": colds,
@@ -225,8 +231,9 @@ def main():
             ("rust", [os.environ.get("RUST_BINARY", os.path.join(ROOT, "target", "release", "genesys-webhook"))]),
             ("python", [sys.executable, os.path.join(ROOT, "bench", "python", "bootstrap.py")]),
             ("node", ["node", os.path.join(ROOT, "bench", "node", "bootstrap.mjs")]),
+            ("floor", [os.path.join(ROOT, "bench", "floor", "target", "release", "floor")]),
         ]
-        only = os.environ.get("HANDLERS", "rust,python,node").split(",")
+        only = os.environ.get("HANDLERS", "rust,python,node,floor").split(",")
         results = [measure(name, cmd, endpoint, serial) for name, cmd in handlers if name in only]
     finally:
         dynamodb.stdin.close()
@@ -243,6 +250,8 @@ def main():
               f" {r['cpu_us'] / rust['cpu_us']:.1f}× | {r['cold_ms'] / rust['cold_ms']:.1f}× |")
     print("\ncold starts (ms): " + "; ".join(
         f"{r['handler']}: " + ", ".join(f"{c:.0f}" for c in r["cold_all"]) for r in results))
+    print("CPU per warm invocation, user + system (µs): " + ", ".join(
+        f"{r['handler']} {r['user_us']:.0f} + {r['sys_us']:.0f}" for r in results))
     print("wall time per warm invocation, store round trip included (ms): " + ", ".join(
         f"{r['handler']} {r['wall_ms']:.2f}" for r in results))
 
