@@ -126,15 +126,16 @@ impl<S: Store> Handler<S> {
         self.record(record).await
     }
 
-    /// The scheme's signed id, else the delivery-id header, else a hash of the
-    /// exact body (Open Messaging sends no id, and a message and its receipts
-    /// share `id`).
+    /// The scheme's signed id, else the delivery-id header where the scheme
+    /// honours one, else a hash of the exact body (Open Messaging sends no id,
+    /// and a message and its receipts share `id`).
     fn delivery_id(&self, d: &HttpDelivery, body_sha256: &str) -> Result<String, Reject> {
         let named = match self.scheme.delivery_id(d)? {
             Some(id) if !id.is_empty() => Some(id),
-            _ => d
+            _ if self.scheme.honours_id_header() => d
                 .header(&self.delivery_id_header)?
                 .filter(|id| !id.is_empty()),
+            _ => None,
         };
         match named {
             Some(id) if id.len() > MAX_DELIVERY_ID_BYTES => {

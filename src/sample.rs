@@ -81,7 +81,8 @@ pub fn door_name(door: FrontDoor) -> &'static str {
 }
 
 /// The headers a sender using `scheme` puts on `body`. `delivery_id` becomes
-/// `X-Genesys-Delivery-Id`, or `webhook-id` under standard-webhooks.
+/// `X-Genesys-Delivery-Id`, or `webhook-id` under standard-webhooks; under
+/// open-messaging, whose sender sends no id, it is left out.
 pub fn signed_headers(
     scheme: SchemeName,
     secret: &str,
@@ -103,10 +104,13 @@ pub fn signed_headers(
             "X-Genesys-Signature",
             Genesys::sign(&Keys::new(&secrets), body),
         ),
-        SchemeName::OpenMessaging => push(
-            "X-Hub-Signature-256",
-            OpenMessaging::sign(&Keys::new(&secrets), body),
-        ),
+        SchemeName::OpenMessaging => {
+            push(
+                "X-Hub-Signature-256",
+                OpenMessaging::sign(&Keys::new(&secrets), body),
+            );
+            return Ok(headers);
+        }
         SchemeName::Timestamped => push(
             "X-Genesys-Signature",
             Timestamped::sign(&Keys::new(&secrets), at, body),

@@ -122,7 +122,11 @@ async fn every_door_and_scheme_plain_and_base64_round_trips() {
                         (200, "accepted".into()),
                         "{what}"
                     );
-                    assert_eq!(h.store().get("msg_1").unwrap().body, body, "{what}");
+                    let id = match scheme {
+                        SchemeName::OpenMessaging => format!("sha256:{}", sha256_hex(body)),
+                        _ => "msg_1".to_owned(),
+                    };
+                    assert_eq!(h.store().get(&id).unwrap().body, body, "{what}");
                 }
             }
         }
@@ -331,6 +335,34 @@ async fn delivery_id_rules() {
         (400, json!({"error": "malformed_request"}))
     );
     assert!(h.store().is_empty());
+}
+
+#[tokio::test]
+async fn an_added_id_header_cannot_record_an_open_messaging_delivery_twice() {
+    let body: &[u8] = b"{\"id\":\"m-1\",\"type\":\"Text\",\"text\":\"hi\"}";
+    let h = handler(SchemeName::OpenMessaging);
+    let hash_id = format!("sha256:{}", sha256_hex(body));
+    let signed = sample::signed_headers(
+        SchemeName::OpenMessaging,
+        sample::TEST_SECRET,
+        body,
+        None,
+        0,
+    )
+    .unwrap();
+    let mut outcomes = Vec::new();
+    for added in [None, Some("replay-1"), Some("replay-2")] {
+        let mut headers = signed.clone();
+        if let Some(id) = added {
+            headers.push(("X-Genesys-Delivery-Id".into(), id.into()));
+        }
+        let event = sample::wrap(FrontDoor::FunctionUrl, &headers, body, false, 0);
+        let (status, reply) = answer(&h, &event, 0).await;
+        assert_eq!((status, &reply["deliveryId"]), (200, &json!(hash_id)));
+        outcomes.push(reply["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(outcomes, ["accepted", "duplicate", "duplicate"]);
+    assert_eq!(h.store().len(), 1);
 }
 
 #[tokio::test]

@@ -34,6 +34,14 @@ pub trait Scheme: Send + Sync {
     fn delivery_id<'a>(&self, _delivery: &'a HttpDelivery) -> Result<Option<&'a str>, Reject> {
         Ok(None)
     }
+
+    /// Whether an unsigned delivery-id header may name a delivery that has
+    /// no signed id. Where the sender never sends one, a header that appears
+    /// was added on the way, and honouring it would let a captured delivery
+    /// be recorded again under each new id.
+    fn honours_id_header(&self) -> bool {
+        true
+    }
 }
 
 /// Builds the scheme `config` pins, keyed with `secrets`.

@@ -42,6 +42,11 @@ impl Scheme for OpenMessaging {
             .ok_or(RejectCode::InvalidSignature.because("not sha256=<base64 SHA-256>"))?;
         self.keys.check(&[&delivery.body], &[digest])
     }
+
+    /// Genesys sends no delivery id here: the id is always the body's hash.
+    fn honours_id_header(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
