@@ -143,6 +143,7 @@ pub struct PartnerEvent {
     pub id: String,
     pub source: String,
     pub topic: Option<String>,
+    pub detail_type: String,
     /// `detail` as it stands in the event's JSON: the bytes recorded.
     pub detail: Vec<u8>,
 }
@@ -235,6 +236,7 @@ fn partner(event: &str, max_body: usize) -> Result<PartnerEvent, Reject> {
         id,
         source: event.source,
         topic,
+        detail_type: event.detail_type,
         detail: detail.as_bytes().to_vec(),
     })
 }

@@ -91,6 +91,7 @@ impl<S: Store> Handler<S> {
             front_door: door,
             scheme,
             topic: topic.as_deref(),
+            detail_type: None,
             received_at: now,
         };
         self.record(record).await
@@ -121,6 +122,7 @@ impl<S: Store> Handler<S> {
             front_door: door,
             scheme: PARTNER_SCHEME,
             topic: event.topic.as_deref(),
+            detail_type: Some(&event.detail_type),
             received_at: now,
         };
         self.record(record).await

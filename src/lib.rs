@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod handler;
 pub mod metrics;
+pub mod outbox;
 pub mod respond;
 pub mod sample;
 pub mod verify;

@@ -69,7 +69,7 @@ async fn first_delivery_is_stored_with_exact_bytes_and_ttl_then_duplicates() {
         item["expires_at"],
         AttributeValue::N((at + 86_400).to_string())
     );
-    assert_eq!(item["source"], AttributeValue::S("apigw-v2".into()));
+    assert_eq!(item["front_door"], AttributeValue::S("apigw-v2".into()));
     assert_eq!(item["scheme"], AttributeValue::S("genesys".into()));
     assert_eq!(
         item["topic"],
@@ -253,7 +253,7 @@ async fn partner_events_are_recorded_and_a_store_failure_is_an_invocation_error(
         .unwrap();
     let stored: Value = serde_json::from_slice(item["body"].as_b().unwrap().as_ref()).unwrap();
     assert_eq!(stored, event["detail"]);
-    assert_eq!(item["source"], AttributeValue::S("eventbridge".into()));
+    assert_eq!(item["front_door"], AttributeValue::S("eventbridge".into()));
     assert_eq!(
         item["topic"],
         AttributeValue::S(event["detail"]["topicName"].as_str().unwrap().into())

@@ -1,23 +1,17 @@
 //! The DynamoDB store: one conditional `PutItem` per delivery.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::primitives::{Blob, DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{Record, Recorded, Store};
 use crate::config::StoreTimeouts;
 use crate::error::StoreError;
-
-/// TTL deletion is lazy, so an expired item may still be there: the second
-/// clause lets a redelivery after expiry through.
-const CONDITION: &str = "attribute_not_exists(pk) OR expires_at < :now";
+use crate::outbox;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -65,8 +59,8 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S("warm-up".to_owned()))
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(pk)")
+            .item(outbox::DELIVERY_ID, AttributeValue::S("warm-up".to_owned()))
+            .condition_expression(outbox::NEVER)
             .send()
             .await;
         match result {
@@ -77,34 +71,6 @@ impl DynamoStore {
             Err(e) => Err(StoreError(DisplayErrorContext(e).to_string())),
         }
     }
-
-    fn item(&self, r: &Record<'_>) -> HashMap<String, AttributeValue> {
-        let received_at = DateTime::from_secs(r.received_at)
-            .fmt(DateTimeFormat::DateTime)
-            .unwrap_or_else(|_| r.received_at.to_string());
-        let mut item = HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(r.delivery_id.to_owned())),
-            (
-                "expires_at".to_owned(),
-                AttributeValue::N((r.received_at + self.ttl_seconds).to_string()),
-            ),
-            ("received_at".to_owned(), AttributeValue::S(received_at)),
-            (
-                "source".to_owned(),
-                AttributeValue::S(r.front_door.to_owned()),
-            ),
-            ("body".to_owned(), AttributeValue::B(Blob::new(r.body))),
-            (
-                "body_sha256".to_owned(),
-                AttributeValue::S(r.body_sha256.to_owned()),
-            ),
-            ("scheme".to_owned(), AttributeValue::S(r.scheme.to_owned())),
-        ]);
-        if let Some(topic) = r.topic {
-            item.insert("topic".to_owned(), AttributeValue::S(topic.to_owned()));
-        }
-        item
-    }
 }
 
 impl Store for DynamoStore {
@@ -113,8 +79,8 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.item(record)))
-            .condition_expression(CONDITION)
+            .set_item(Some(outbox::item(record, self.ttl_seconds)))
+            .condition_expression(outbox::NEW_OR_EXPIRED)
             .expression_attribute_values(":now", AttributeValue::N(record.received_at.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -123,7 +89,7 @@ impl Store for DynamoStore {
             Ok(_) => Ok(Recorded::Accepted),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 PutItemError::ConditionalCheckFailedException(held) => {
-                    let held_sha = held.item().and_then(|i| i.get("body_sha256"));
+                    let held_sha = held.item().and_then(|i| i.get(outbox::BODY_SHA256));
                     let same_content = match held_sha {
                         Some(AttributeValue::S(sha)) => sha == record.body_sha256,
                         _ => true,

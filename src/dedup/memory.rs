@@ -82,6 +82,7 @@ mod tests {
             front_door: "apigw-v2",
             scheme: "genesys",
             topic: None,
+            detail_type: None,
             received_at: at,
         }
     }

@@ -23,6 +23,8 @@ pub struct Record<'a> {
     pub scheme: &'static str,
     /// The Genesys topic or event type, where the delivery names one.
     pub topic: Option<&'a str>,
+    /// A partner event's own `detail-type`.
+    pub detail_type: Option<&'a str>,
     /// Unix seconds.
     pub received_at: i64,
 }
