@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use criterion::Criterion;
-use genesys_webhook::config::{Config, SchemeName, SecretSource};
+use genesys_sign as sample;
 use genesys_webhook::dedup::{Record, Recorded, Store};
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::error::StoreError;
 use genesys_webhook::handler::Handler;
-use genesys_webhook::sample;
-use genesys_webhook::verify::scheme_for;
+use genesys_webhook::verify::SchemeName;
 
 struct Counting;
 
@@ -64,16 +63,8 @@ fn invoke(handler: &Handler<Accepting>, event: &[u8]) -> Vec<u8> {
 }
 
 fn main() {
-    let config = Config::from_lookup(|k| match k {
-        "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
-        "DEDUP_TABLE" => Some("t".into()),
-        _ => None,
-    })
-    .unwrap();
-    let SecretSource::Inline(secrets) = &config.secrets else {
-        unreachable!()
-    };
-    let handler = Handler::new(&config, scheme_for(&config, secrets).unwrap(), Accepting);
+    let config = sample::config(SchemeName::Genesys, &[]).unwrap();
+    let handler = sample::handler(&config, Accepting).unwrap();
     let frame = "{\"topicName\":\"v2.users.1.presence\",\"text\":\"Grüße \"}";
     let body = frame
         .replace(

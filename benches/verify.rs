@@ -6,9 +6,9 @@ use std::hint::black_box;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{BatchSize, Criterion, Throughput};
-use genesys_webhook::config::{Secret, Secrets};
-use genesys_webhook::envelope::{self, Delivery};
-use genesys_webhook::sample;
+use genesys_sign as sample;
+use genesys_webhook::envelope::{self, Decoded, Limits};
+use genesys_webhook::secrets::{Secret, Secrets};
 use genesys_webhook::verify::{Genesys, Keys, Scheme};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -31,6 +31,10 @@ fn benches(c: &mut Criterion) {
         previous: None,
     });
     let scheme = Genesys::new(None, keys.clone());
+    let limits = Limits {
+        max_body_bytes: 1 << 20,
+        source_prefix: "aws.partner/genesys.com/".into(),
+    };
     for (size, label) in SIZES {
         let body = body(size);
         let signature = Genesys::sign(&keys, &body);
@@ -46,8 +50,7 @@ fn benches(c: &mut Criterion) {
             "isBase64Encoded": false,
             "body": String::from_utf8(body.clone()).unwrap(),
         });
-        let Some((_, Ok(Delivery::Http(mut delivery)))) =
-            envelope::decode(&event.to_string(), 1 << 20)
+        let Some(Decoded::Http(mut delivery)) = envelope::decode(&event.to_string(), &limits)
         else {
             unreachable!()
         };
@@ -73,8 +76,7 @@ fn benches(c: &mut Criterion) {
         let text = base64_event.to_string();
         group.bench_function("event_json_to_verified", |b| {
             b.iter(|| {
-                let Some((_, Ok(Delivery::Http(d)))) = envelope::decode(black_box(&text), 1 << 20)
-                else {
+                let Some(Decoded::Http(d)) = envelope::decode(black_box(&text), &limits) else {
                     unreachable!()
                 };
                 scheme.verify(&d, 0).unwrap();

@@ -4,130 +4,32 @@ use std::fmt;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::Deserialize;
 
+use crate::envelope::Limits;
 use crate::error::ConfigError;
+use crate::secrets::{Secret, Secrets};
+use crate::verify::{SchemeName, SchemeSettings};
 
-/// The signature scheme a deployment pins. Never detected per request: a
-/// body-only signature must not pass where a timestamped one is expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchemeName {
-    Genesys,
-    OpenMessaging,
-    Timestamped,
-    StandardWebhooks,
-}
-
-impl SchemeName {
-    pub const ALL: [SchemeName; 4] = [
-        Self::Genesys,
-        Self::OpenMessaging,
-        Self::Timestamped,
-        Self::StandardWebhooks,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Genesys => "genesys",
-            Self::OpenMessaging => "open-messaging",
-            Self::Timestamped => "timestamped",
-            Self::StandardWebhooks => "standard-webhooks",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|n| n.as_str() == s)
-    }
-}
-
-/// Key material whose Debug output never shows the key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// The current secret and, during a rotation, the one it replaces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Secrets {
-    pub current: Secret,
-    pub previous: Option<Secret>,
-}
-
-impl Secrets {
-    pub fn iter(&self) -> impl Iterator<Item = &Secret> {
-        std::iter::once(&self.current).chain(self.previous.as_ref())
-    }
-
-    /// Reads a Secrets Manager `SecretString`: the secret itself, or
-    /// `{"current": "...", "previous": "..."}` during a rotation.
-    pub fn from_secret_string(s: &str) -> Result<Self, ConfigError> {
-        const VAR: &str = "WEBHOOK_SECRET_ARN";
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Pair {
-            current: String,
-            previous: Option<String>,
-        }
-        if s.trim_start().starts_with('{') {
-            let pair: Pair = serde_json::from_str(s).map_err(|_| {
-                ConfigError::new(VAR, "secret is JSON but not {\"current\", \"previous\"}")
-            })?;
-            return Ok(Self {
-                current: non_empty(VAR, pair.current)?,
-                previous: pair.previous.map(|p| non_empty(VAR, p)).transpose()?,
-            });
-        }
-        Ok(Self {
-            current: non_empty(VAR, s.to_owned())?,
-            previous: None,
-        })
-    }
-}
-
-/// Reads the secrets from Secrets Manager, once, at init.
-pub async fn fetch_secrets(sdk: &aws_config::SdkConfig, arn: &str) -> Result<Secrets, ConfigError> {
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let value = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            ConfigError::new(
-                "WEBHOOK_SECRET_ARN",
-                format!(
-                    "cannot read the secret: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                ),
-            )
-        })?;
-    let text = value
-        .secret_string()
-        .ok_or_else(|| ConfigError::new("WEBHOOK_SECRET_ARN", "secret has no SecretString"))?;
-    Secrets::from_secret_string(text)
-}
-
-fn non_empty(var: &'static str, s: String) -> Result<Secret, ConfigError> {
-    if s.is_empty() {
-        Err(ConfigError::new(var, "secret is empty"))
-    } else {
-        Ok(Secret::new(s))
-    }
-}
+/// Every variable the function reads, for documentation and its test.
+pub const VARIABLES: &[&str] = &[
+    "DEDUP_TABLE",
+    "WEBHOOK_SECRET",
+    "WEBHOOK_SECRET_PREVIOUS",
+    "WEBHOOK_SECRET_ARN",
+    "SIGNATURE_SCHEME",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_TOLERANCE_SECONDS",
+    "DELIVERY_ID_HEADER",
+    "MAX_BODY_BYTES",
+    "EVENTBRIDGE_SOURCE_PREFIX",
+    "DEDUP_TTL_SECONDS",
+    "STORE_TIMEOUT_MS",
+    "STORE_ATTEMPT_TIMEOUT_MS",
+    "STORE_CONNECT_TIMEOUT_MS",
+    "STORE_MAX_ATTEMPTS",
+    "RETRY_AFTER_SECONDS",
+    "METRICS_NAMESPACE",
+];
 
 /// Where the secrets come from: the environment, or Secrets Manager at init.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,14 +50,10 @@ pub struct StoreTimeouts {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub scheme: SchemeName,
-    /// Replaces the scheme's own signature header name.
-    pub signature_header: Option<HeaderName>,
-    pub tolerance_seconds: i64,
+    pub scheme: SchemeSettings,
     pub secrets: SecretSource,
     pub delivery_id_header: HeaderName,
-    pub max_body_bytes: usize,
-    pub eventbridge_source_prefix: String,
+    pub limits: Limits,
     pub table: String,
     pub ttl_seconds: i64,
     pub store_timeouts: StoreTimeouts,
@@ -170,7 +68,10 @@ impl Config {
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| lookup(k).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            debug_assert!(VARIABLES.contains(&k), "{k} missing from VARIABLES");
+            lookup(k).filter(|v| !v.is_empty())
+        };
 
         let scheme = match get("SIGNATURE_SCHEME") {
             None => SchemeName::Genesys,
@@ -244,13 +145,17 @@ impl Config {
         let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "GenesysWebhook".into());
 
         Ok(Self {
-            scheme,
-            signature_header,
-            tolerance_seconds,
+            scheme: SchemeSettings {
+                name: scheme,
+                header: signature_header,
+                tolerance_seconds,
+            },
             secrets,
             delivery_id_header,
-            max_body_bytes,
-            eventbridge_source_prefix,
+            limits: Limits {
+                max_body_bytes,
+                source_prefix: eventbridge_source_prefix,
+            },
             table,
             ttl_seconds,
             store_timeouts,
@@ -305,14 +210,14 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&BASE).unwrap();
-        assert_eq!(c.scheme, SchemeName::Genesys);
-        assert_eq!(c.tolerance_seconds, 300);
-        assert_eq!(c.max_body_bytes, 262_144);
+        assert_eq!(c.scheme.name, SchemeName::Genesys);
+        assert_eq!(c.scheme.tolerance_seconds, 300);
+        assert_eq!(c.limits.max_body_bytes, 262_144);
         assert_eq!(c.delivery_id_header, "x-genesys-delivery-id");
-        assert_eq!(c.eventbridge_source_prefix, "aws.partner/genesys.com/");
+        assert_eq!(c.limits.source_prefix, "aws.partner/genesys.com/");
         assert_eq!(c.ttl_seconds, 86_400);
         assert_eq!(c.store_timeouts.max_attempts, 3);
-        assert!(c.signature_header.is_none());
+        assert!(c.scheme.header.is_none());
         assert_eq!(c.metrics_namespace, "GenesysWebhook");
     }
 
@@ -364,20 +269,5 @@ mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("new-one") && !debug.contains("old-one"));
         assert!(debug.contains("<redacted>"));
-    }
-
-    #[test]
-    fn secrets_manager_string_forms() {
-        let plain = Secrets::from_secret_string("abc").unwrap();
-        assert_eq!(plain.current.expose(), b"abc");
-        assert!(plain.previous.is_none());
-        let pair = Secrets::from_secret_string(r#"{"current":"n","previous":"o"}"#).unwrap();
-        assert_eq!(pair.iter().count(), 2);
-        let only = Secrets::from_secret_string(r#"{"current":"n"}"#).unwrap();
-        assert_eq!(only.iter().count(), 1);
-        for bad in ["", r#"{"curent":"n"}"#, r#"{"current":""}"#, "{not json"] {
-            let err = Secrets::from_secret_string(bad).unwrap_err();
-            assert_eq!(err.var, "WEBHOOK_SECRET_ARN");
-        }
     }
 }

@@ -1,33 +1,39 @@
 //! The pipeline: envelope → verify → dedup → respond, one delivery at a time.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use http::HeaderName;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::dedup::{Record, Recorded, Store};
-use crate::envelope::{self, Delivery, FrontDoor, HttpDelivery, PartnerEvent};
+use crate::envelope::{
+    self, Decoded, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_SCHEME, PartnerEvent,
+};
 use crate::error::{InvocationError, Reject, RejectCode};
 use crate::metrics::Metrics;
-use crate::respond::{self, Outcome, Reply};
+use crate::outcome::Outcome;
+use crate::respond::{self, Reply};
 use crate::verify::Scheme;
-
-/// Longest delivery id kept; DynamoDB allows 2048 bytes, real ids are UUIDs.
-pub const MAX_DELIVERY_ID_BYTES: usize = 256;
-
-/// The `scheme` recorded for partner events, which carry no signature.
-pub const PARTNER_SCHEME: &str = "partner-source";
 
 pub struct Handler<S> {
     scheme: Box<dyn Scheme>,
     store: S,
     delivery_id_header: HeaderName,
-    max_body_bytes: usize,
-    source_prefix: String,
+    limits: Limits,
     retry_after_seconds: u32,
     metrics: Metrics,
+}
+
+/// What one delivery's log line and metrics document say.
+struct Report<'a> {
+    front_door: &'static str,
+    scheme: &'static str,
+    delivery_id: Option<&'a str>,
+    outcome: Outcome,
+    /// How long the store write took, when one was made.
+    store_ms: Option<f64>,
 }
 
 impl<S: Store> Handler<S> {
@@ -36,8 +42,7 @@ impl<S: Store> Handler<S> {
             scheme,
             store,
             delivery_id_header: config.delivery_id_header.clone(),
-            max_body_bytes: config.max_body_bytes,
-            source_prefix: config.eventbridge_source_prefix.clone(),
+            limits: config.limits.clone(),
             retry_after_seconds: config.retry_after_seconds,
             metrics: Metrics::new(&config.metrics_namespace),
         }
@@ -49,46 +54,64 @@ impl<S: Store> Handler<S> {
 
     /// `event` is the invocation's JSON exactly as the runtime received it.
     pub async fn handle(&self, event: &str) -> Result<Reply, InvocationError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        self.handle_at(event, now).await
+        self.handle_at(event, unix_now()).await
     }
 
     /// `now` is Unix seconds: the clock for timestamps and expiry.
     pub async fn handle_at(&self, event: &str, now: i64) -> Result<Reply, InvocationError> {
-        let Some((door, delivery)) = envelope::decode(event, self.max_body_bytes) else {
+        let Some(decoded) = envelope::decode(event, &self.limits) else {
             tracing::warn!(
                 outcome = "invocation_error",
                 "event is not from any front door"
             );
             return Err(InvocationError::UnknownEvent);
         };
-        let outcome = match delivery {
-            Err(reject) => Outcome::Rejected(reject),
-            Ok(Delivery::Http(d)) => self.http(&d, now).await,
-            Ok(Delivery::Partner(p)) => self.partner(&p, now).await,
+        let front_door = decoded.front_door();
+        let outcome = match decoded {
+            Decoded::Http(d) => self.verify_and_record(&d, now).await,
+            Decoded::Partner(p) => self.record_partner_event(&p, now).await,
+            Decoded::Refused { reject, .. } => self.report(Report {
+                front_door: front_door.as_str(),
+                scheme: self.scheme_recorded(front_door),
+                delivery_id: None,
+                outcome: Outcome::Rejected(reject),
+                store_ms: None,
+            }),
         };
-        respond::reply(door, outcome, self.retry_after_seconds)
+        respond::reply(front_door, outcome, self.retry_after_seconds)
     }
 
-    async fn http(&self, delivery: &HttpDelivery, now: i64) -> Outcome {
+    fn scheme_recorded(&self, door: envelope::FrontDoor) -> &'static str {
+        match door {
+            envelope::FrontDoor::EventBridge => PARTNER_SCHEME,
+            _ => self.scheme.name().as_str(),
+        }
+    }
+
+    async fn verify_and_record(&self, delivery: &HttpDelivery, now: i64) -> Outcome {
         let scheme = self.scheme.name().as_str();
-        let door = delivery.front_door.as_str();
+        let front_door = delivery.front_door.as_str();
+        let rejected = |reject| Report {
+            front_door,
+            scheme,
+            delivery_id: None,
+            outcome: Outcome::Rejected(reject),
+            store_ms: None,
+        };
         if let Err(reject) = self.scheme.verify(delivery, now) {
-            return self.log(door, scheme, None, Outcome::Rejected(reject), None);
+            return self.report(rejected(reject));
         }
         let body_sha256 = hex::encode(Sha256::digest(&delivery.body));
         let delivery_id = match self.delivery_id(delivery, &body_sha256) {
             Ok(id) => id,
-            Err(reject) => return self.log(door, scheme, None, Outcome::Rejected(reject), None),
+            Err(reject) => return self.report(rejected(reject)),
         };
-        let topic = topic_of(&delivery.body);
+        let topic = envelope::topic(&delivery.body);
         let record = Record {
             delivery_id: &delivery_id,
             body: &delivery.body,
             body_sha256: &body_sha256,
-            front_door: door,
+            front_door,
             scheme,
             topic: topic.as_deref(),
             detail_type: None,
@@ -97,29 +120,13 @@ impl<S: Store> Handler<S> {
         self.record(record).await
     }
 
-    async fn partner(&self, event: &PartnerEvent, now: i64) -> Outcome {
-        let door = FrontDoor::EventBridge.as_str();
-        if !event.source.starts_with(&self.source_prefix) {
-            let reject =
-                RejectCode::ForbiddenSource.because("source outside EVENTBRIDGE_SOURCE_PREFIX");
-            return self.log(
-                door,
-                PARTNER_SCHEME,
-                Some(&event.id),
-                Outcome::Rejected(reject),
-                None,
-            );
-        }
-        if event.id.len() > MAX_DELIVERY_ID_BYTES {
-            let reject = RejectCode::Malformed.because("event id too long");
-            return self.log(door, PARTNER_SCHEME, None, Outcome::Rejected(reject), None);
-        }
+    async fn record_partner_event(&self, event: &PartnerEvent, now: i64) -> Outcome {
         let body_sha256 = hex::encode(Sha256::digest(&event.detail));
         let record = Record {
             delivery_id: &event.id,
             body: &event.detail,
             body_sha256: &body_sha256,
-            front_door: door,
+            front_door: envelope::FrontDoor::EventBridge.as_str(),
             scheme: PARTNER_SCHEME,
             topic: event.topic.as_deref(),
             detail_type: Some(&event.detail_type),
@@ -148,34 +155,6 @@ impl<S: Store> Handler<S> {
         }
     }
 
-    /// One log line and one metrics document per delivery. Never a secret, a
-    /// signature value or a body.
-    fn log(
-        &self,
-        front_door: &str,
-        scheme: &str,
-        delivery_id: Option<&str>,
-        outcome: Outcome,
-        store_ms: Option<f64>,
-    ) -> Outcome {
-        let reason = match &outcome {
-            Outcome::Rejected(r) => Some(r.to_string()),
-            Outcome::StoreUnavailable(e) => Some(e.to_string()),
-            _ => None,
-        };
-        tracing::info!(
-            front_door,
-            scheme,
-            delivery_id,
-            outcome = outcome.label(),
-            reason,
-            store_ms,
-            "delivery"
-        );
-        self.metrics.emit(&outcome, store_ms);
-        outcome
-    }
-
     async fn record(&self, record: Record<'_>) -> Outcome {
         let started = Instant::now();
         let result = self.store.record(&record).await;
@@ -194,29 +173,40 @@ impl<S: Store> Handler<S> {
             }
             Err(e) => Outcome::StoreUnavailable(e),
         };
-        self.log(
-            record.front_door,
-            record.scheme,
-            Some(record.delivery_id),
+        self.report(Report {
+            front_door: record.front_door,
+            scheme: record.scheme,
+            delivery_id: Some(record.delivery_id),
             outcome,
-            Some(store_ms),
-        )
+            store_ms: Some(store_ms),
+        })
     }
-}
 
-/// The Genesys topic (`topicName`) or message type (`type`) of a JSON body,
-/// for consumers filtering the outbox; `None` for anything else.
-fn topic_of(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Peek {
-        #[serde(rename = "topicName")]
-        topic_name: Option<String>,
-        #[serde(rename = "type")]
-        kind: Option<String>,
+    /// Writes one delivery's log line and metrics document, and hands its
+    /// outcome on. Never a secret, a signature value or a body.
+    fn report(&self, report: Report<'_>) -> Outcome {
+        let Report {
+            front_door,
+            scheme,
+            delivery_id,
+            outcome,
+            store_ms,
+        } = report;
+        let reason = match &outcome {
+            Outcome::Rejected(r) => Some(r.to_string()),
+            Outcome::StoreUnavailable(e) => Some(e.to_string()),
+            _ => None,
+        };
+        tracing::info!(
+            front_door,
+            scheme,
+            delivery_id,
+            outcome = outcome.label(),
+            reason,
+            store_ms,
+            "delivery"
+        );
+        self.metrics.emit(&outcome, store_ms);
+        outcome
     }
-    if body.first() != Some(&b'{') {
-        return None;
-    }
-    let peek: Peek = serde_json::from_slice(body).ok()?;
-    peek.topic_name.or(peek.kind).filter(|t| t.len() <= 256)
 }

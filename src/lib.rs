@@ -4,7 +4,9 @@
 //!
 //! Stages, in the order a delivery meets them: [`envelope`] → [`verify`] →
 //! [`dedup`] → [`respond`], wired by [`handler`] with [`config`] read once.
+//! [`outbox`] owns the recorded item's layout.
 
+pub mod clock;
 pub mod config;
 pub mod dedup;
 pub mod envelope;
@@ -12,6 +14,7 @@ pub mod error;
 pub mod handler;
 pub mod metrics;
 pub mod outbox;
+pub mod outcome;
 pub mod respond;
-pub mod sample;
+pub mod secrets;
 pub mod verify;

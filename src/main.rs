@@ -1,7 +1,8 @@
 use aws_config::BehaviorVersion;
-use genesys_webhook::config::{Config, SecretSource, fetch_secrets};
+use genesys_webhook::config::{Config, SecretSource};
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::handler::Handler;
+use genesys_webhook::secrets::fetch_secrets;
 use genesys_webhook::verify::scheme_for;
 use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
 use serde_json::value::RawValue;
@@ -27,7 +28,7 @@ async fn init() -> Result<Handler<DynamoStore>, Error> {
         SecretSource::Inline(secrets) => secrets.clone(),
         SecretSource::SecretsManager { arn } => fetch_secrets(&sdk, arn).await?,
     };
-    let scheme = scheme_for(&config, &secrets)?;
+    let scheme = scheme_for(&config.scheme, &secrets)?;
     let store = DynamoStore::new(
         &sdk,
         config.store_timeouts,

@@ -6,7 +6,8 @@ use std::io::Write as _;
 
 use serde_json::Value;
 
-use crate::respond::Outcome;
+use crate::clock::unix_now_ms;
+use crate::outcome::Outcome;
 
 /// Writes one EMF document per delivery into `namespace`.
 #[derive(Debug, Clone)]
@@ -53,10 +54,7 @@ impl Metrics {
     }
 
     pub fn emit(&self, outcome: &Outcome, store_ms: Option<f64>) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let line = self.document(outcome, store_ms, now);
+        let line = self.document(outcome, store_ms, unix_now_ms());
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 }

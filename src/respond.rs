@@ -9,41 +9,18 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::envelope::FrontDoor;
-use crate::error::{InvocationError, Reject, StoreError};
+use crate::error::InvocationError;
+use crate::outcome::Outcome;
 
-/// What became of one delivery.
-#[derive(Debug)]
-pub enum Outcome {
-    Accepted {
-        delivery_id: String,
-    },
-    /// Answered 200 so the sender stops retrying.
-    Duplicate {
-        delivery_id: String,
-    },
-    Rejected(Reject),
-    StoreUnavailable(StoreError),
-}
-
-impl Outcome {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Accepted { .. } => "accepted",
-            Self::Duplicate { .. } => "duplicate",
-            Self::Rejected(_) => "rejected",
-            Self::StoreUnavailable(_) => "store_unavailable",
-        }
-    }
-
-    fn status_and_body(&self) -> (u16, serde_json::Value) {
-        match self {
-            Self::Accepted { delivery_id } | Self::Duplicate { delivery_id } => (
-                200,
-                json!({"status": self.label(), "deliveryId": delivery_id}),
-            ),
-            Self::Rejected(r) => (r.code.status(), json!({"error": r.code.as_str()})),
-            Self::StoreUnavailable(_) => (503, json!({"error": "store_unavailable"})),
-        }
+/// The status and JSON body an outcome is answered with.
+fn status_and_body(outcome: &Outcome) -> (u16, serde_json::Value) {
+    match outcome {
+        Outcome::Accepted { delivery_id } | Outcome::Duplicate { delivery_id } => (
+            200,
+            json!({"status": outcome.label(), "deliveryId": delivery_id}),
+        ),
+        Outcome::Rejected(r) => (r.code.status(), json!({"error": r.code.as_str()})),
+        Outcome::StoreUnavailable(_) => (503, json!({"error": "store_unavailable"})),
     }
 }
 
@@ -64,14 +41,14 @@ pub fn reply(
     retry_after_seconds: u32,
 ) -> Result<Reply, InvocationError> {
     match door {
-        FrontDoor::EventBridge => partner(outcome),
-        _ => Ok(http(door, &outcome, retry_after_seconds)),
+        FrontDoor::EventBridge => partner_reply(outcome),
+        _ => Ok(http_reply(door, &outcome, retry_after_seconds)),
     }
 }
 
 /// The HTTP answer; EventBridge never asks for one.
-fn http(door: FrontDoor, outcome: &Outcome, retry_after_seconds: u32) -> Reply {
-    let (status, body) = outcome.status_and_body();
+fn http_reply(door: FrontDoor, outcome: &Outcome, retry_after_seconds: u32) -> Reply {
+    let (status, body) = status_and_body(outcome);
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -113,13 +90,13 @@ fn http(door: FrontDoor, outcome: &Outcome, retry_after_seconds: u32) -> Reply {
 
 /// The answer to a partner event. A store failure is an invocation error so
 /// that EventBridge and Lambda retry it; everything else is final.
-fn partner(outcome: Outcome) -> Result<Reply, InvocationError> {
+fn partner_reply(outcome: Outcome) -> Result<Reply, InvocationError> {
     match outcome {
         Outcome::StoreUnavailable(e) => Err(e.into()),
         Outcome::Rejected(r) => Ok(Reply::Partner(
             json!({"status": "rejected", "reason": r.code.as_str()}),
         )),
-        other => Ok(Reply::Partner(other.status_and_body().1)),
+        other => Ok(Reply::Partner(status_and_body(&other).1)),
     }
 }
 
@@ -134,7 +111,7 @@ fn status_description(status: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::RejectCode;
+    use crate::error::{RejectCode, StoreError};
     use serde_json::Value;
 
     fn to_json(reply: &Reply) -> Value {
@@ -155,7 +132,7 @@ mod tests {
             FrontDoor::FunctionUrl,
             FrontDoor::Alb { multi_value: false },
         ] {
-            let v = to_json(&http(door, &accepted(), 5));
+            let v = to_json(&http_reply(door, &accepted(), 5));
             assert_eq!(v["statusCode"], 200, "{door:?}");
             let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
             assert_eq!(body, json!({"status": "accepted", "deliveryId": "d-1"}));
@@ -165,7 +142,11 @@ mod tests {
 
     #[test]
     fn alb_answers_with_a_status_description_and_matching_header_style() {
-        let v = to_json(&http(FrontDoor::Alb { multi_value: true }, &accepted(), 5));
+        let v = to_json(&http_reply(
+            FrontDoor::Alb { multi_value: true },
+            &accepted(),
+            5,
+        ));
         assert_eq!(v["statusDescription"], "200 OK");
         assert_eq!(
             v["multiValueHeaders"]["content-type"],
@@ -185,14 +166,14 @@ mod tests {
         ];
         for (code, status) in cases {
             let outcome = Outcome::Rejected(code.because("secret detail"));
-            let v = to_json(&http(FrontDoor::ApiGatewayV2, &outcome, 5));
+            let v = to_json(&http_reply(FrontDoor::ApiGatewayV2, &outcome, 5));
             assert_eq!(v["statusCode"], status);
             let body = v["body"].as_str().unwrap();
             assert_eq!(body, json!({"error": code.as_str()}).to_string());
             assert!(!body.contains("secret detail"));
         }
         let outcome = Outcome::StoreUnavailable(StoreError("timeout".into()));
-        let v = to_json(&http(FrontDoor::ApiGatewayV1, &outcome, 7));
+        let v = to_json(&http_reply(FrontDoor::ApiGatewayV1, &outcome, 7));
         assert_eq!(v["statusCode"], 503);
         assert_eq!(v["headers"]["retry-after"], "7");
         assert_eq!(v["body"], json!({"error": "store_unavailable"}).to_string());
@@ -200,15 +181,16 @@ mod tests {
 
     #[test]
     fn partner_answers() {
-        let v = to_json(&partner(accepted()).unwrap());
+        let v = to_json(&partner_reply(accepted()).unwrap());
         assert_eq!(v, json!({"status": "accepted", "deliveryId": "d-1"}));
-        let v =
-            to_json(&partner(Outcome::Rejected(RejectCode::ForbiddenSource.because("x"))).unwrap());
+        let v = to_json(
+            &partner_reply(Outcome::Rejected(RejectCode::ForbiddenSource.because("x"))).unwrap(),
+        );
         assert_eq!(
             v,
             json!({"status": "rejected", "reason": "forbidden_source"})
         );
-        let err = partner(Outcome::StoreUnavailable(StoreError("down".into())));
+        let err = partner_reply(Outcome::StoreUnavailable(StoreError("down".into())));
         assert!(matches!(err, Err(InvocationError::Store(_))));
     }
 }

@@ -8,23 +8,27 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use genesys_webhook::config::SchemeName;
+use genesys_sign as sample;
+use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
-use genesys_webhook::sample;
+use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
-use support::{LocalDynamo, PATIENT, TIMEOUTS, dynamo_handler, now};
+use support::{LocalDynamo, PATIENT, TIMEOUTS, dynamo_handler};
 
 async fn handler_at(endpoint: &str, ttl: i64) -> Handler<DynamoStore> {
     dynamo_handler(endpoint, ttl, TIMEOUTS).await
 }
 
 fn event(body: &[u8], id: &str) -> Value {
-    let headers =
-        sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, body, Some(id), 0)
-            .unwrap();
-    sample::wrap(FrontDoor::ApiGatewayV2, &headers, body, false, 0)
+    sample::signed_event(
+        SchemeName::Genesys,
+        FrontDoor::ApiGatewayV2,
+        body,
+        Some(id),
+        0,
+    )
 }
 
 async fn status(h: &Handler<DynamoStore>, event: Value, at: i64) -> (u16, Value) {

@@ -6,12 +6,13 @@ mod support;
 
 use std::process::Stdio;
 
-use genesys_webhook::config::SchemeName;
+use genesys_sign::{self as sample, CATALOG};
+use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::sample::{self, CATALOG};
+use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
+use support::LocalDynamo;
 use support::runtime_api::{Answer, RuntimeApi};
-use support::{LocalDynamo, now};
 use tokio::process::{Child, Command};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_genesys-webhook");
@@ -103,19 +104,11 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
         assert_eq!(verdict(&unknown), "error:UnknownEvent");
         // ...and the process keeps serving.
         let body = format!("{{\"after\":\"{}\"}}", scheme.as_str());
-        let headers = sample::signed_headers(
+        let event = sample::signed_event(
             scheme,
-            sample::test_secret(scheme),
+            FrontDoor::FunctionUrl,
             body.as_bytes(),
             Some("msg_after"),
-            now(),
-        )
-        .unwrap();
-        let event = sample::wrap(
-            FrontDoor::FunctionUrl,
-            &headers,
-            body.as_bytes(),
-            false,
             now(),
         );
         let first = verdict(&api.invoke(event).await);

@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use genesys_webhook::config::{SchemeName, StoreTimeouts};
+use genesys_sign as sample;
+use genesys_webhook::clock::unix_now as now;
+use genesys_webhook::config::StoreTimeouts;
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
-use genesys_webhook::sample;
+use genesys_webhook::verify::SchemeName;
 use serde_json::Value;
-use support::{LocalDynamo, PATIENT, TIMEOUTS, dynamo_handler, now};
+use support::{LocalDynamo, PATIENT, TIMEOUTS, dynamo_handler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -133,10 +135,13 @@ fn body_for(id: &str) -> Vec<u8> {
 
 fn event(id: &str) -> Value {
     let body = body_for(id);
-    let headers =
-        sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, &body, Some(id), 0)
-            .unwrap();
-    sample::wrap(FrontDoor::ApiGatewayV2, &headers, &body, false, 0)
+    sample::signed_event(
+        SchemeName::Genesys,
+        FrontDoor::ApiGatewayV2,
+        &body,
+        Some(id),
+        0,
+    )
 }
 
 /// The HTTP status and `status`/`error` of one delivery.

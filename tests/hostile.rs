@@ -6,11 +6,12 @@ mod support;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-use genesys_webhook::config::{Config, SchemeName};
+use genesys_sign::{self as sample, CATALOG, SAMPLE_TIME};
+use genesys_webhook::config::Config;
 use genesys_webhook::dedup::MemoryStore;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::error::InvocationError;
-use genesys_webhook::sample::{self, CATALOG, SAMPLE_TIME};
+use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 
 const NOW: i64 = SAMPLE_TIME;

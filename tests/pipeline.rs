@@ -7,26 +7,19 @@ use std::collections::BTreeSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use genesys_webhook::config::{Config, SchemeName, Secrets};
-use genesys_webhook::dedup::{MemoryStore, Record, Recorded, Store};
+use genesys_sign::{self as sample, CATALOG, GENESYS_PARTNER_SAMPLE, SAMPLE_TIME, Variant};
+use genesys_webhook::config::Config;
+use genesys_webhook::dedup::{Record, Recorded, Store};
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::error::{InvocationError, StoreError};
 use genesys_webhook::handler::Handler;
-use genesys_webhook::sample::{self, CATALOG, GENESYS_PARTNER_SAMPLE, SAMPLE_TIME, Variant};
+use genesys_webhook::secrets::Secrets;
+use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 fn config(scheme: SchemeName, extra: &[(&str, &str)]) -> Config {
     sample::config(scheme, extra).unwrap()
-}
-
-fn handler_with<S: Store>(config: &Config, store: S) -> Handler<S> {
-    sample::handler(config, store).unwrap()
-}
-
-fn handler(scheme: SchemeName) -> Handler<MemoryStore> {
-    let c = config(scheme, &[]);
-    handler_with(&c, MemoryStore::new(c.ttl_seconds))
 }
 
 /// (status, the JSON answer) `h` gives `event` at `now`, for HTTP and
@@ -63,7 +56,7 @@ async fn every_file_in_events_gets_its_expected_answer() {
                 .unwrap_or_else(|| panic!("{name} is not in the sample catalog"));
             (s.scheme, s.expect)
         };
-        let h = handler(scheme);
+        let h = sample::memory_handler(scheme, &[]);
         let (_, body) = answer(&h, &event, SAMPLE_TIME).await;
         assert_eq!(support::verdict(&body), expect, "{name}");
         let stored = h.store().len();
@@ -114,7 +107,7 @@ async fn every_door_and_scheme_plain_and_base64_round_trips() {
                     )
                     .unwrap();
                     let event = sample::wrap(door, &headers, body, b64, SAMPLE_TIME);
-                    let h = handler(scheme);
+                    let h = sample::memory_handler(scheme, &[]);
                     let (status, reply) = answer(&h, &event, SAMPLE_TIME).await;
                     let what = format!("{scheme:?} {name} base64={b64} body={body:?}");
                     assert_eq!(
@@ -154,33 +147,22 @@ async fn header_casing_does_not_matter() {
             false,
             0,
         );
-        let (status, _) = answer(&handler(SchemeName::Genesys), &event, 0).await;
+        let (status, _) =
+            answer(&sample::memory_handler(SchemeName::Genesys, &[]), &event, 0).await;
         assert_eq!(status, 200, "{name}");
     }
-}
-
-fn signed_event(
-    scheme: SchemeName,
-    door: FrontDoor,
-    body: &[u8],
-    id: Option<&str>,
-    at: i64,
-) -> Value {
-    let headers =
-        sample::signed_headers(scheme, sample::test_secret(scheme), body, id, at).unwrap();
-    sample::wrap(door, &headers, body, false, at)
 }
 
 #[tokio::test]
 async fn cross_scheme_replay_is_rejected() {
     let body = b"{\"id\":\"1\"}";
-    let h = handler(SchemeName::Timestamped);
+    let h = sample::memory_handler(SchemeName::Timestamped, &[]);
     for scheme in [
         SchemeName::Genesys,
         SchemeName::OpenMessaging,
         SchemeName::StandardWebhooks,
     ] {
-        let event = signed_event(scheme, FrontDoor::ApiGatewayV2, body, None, SAMPLE_TIME);
+        let event = sample::signed_event(scheme, FrontDoor::ApiGatewayV2, body, None, SAMPLE_TIME);
         let (status, _) = answer(&h, &event, SAMPLE_TIME).await;
         assert_eq!(status, 401, "{scheme:?}");
     }
@@ -212,7 +194,7 @@ async fn cross_scheme_replay_is_rejected() {
         false,
         SAMPLE_TIME,
     );
-    let genesys = handler(SchemeName::Genesys);
+    let genesys = sample::memory_handler(SchemeName::Genesys, &[]);
     let (status, _) = answer(&genesys, &event, SAMPLE_TIME).await;
     assert_eq!(
         status, 200,
@@ -225,29 +207,28 @@ async fn cross_scheme_replay_is_rejected() {
 
 #[tokio::test]
 async fn stale_timestamps_are_401_stale_timestamp() {
-    let event = signed_event(
+    let event = sample::signed_event(
         SchemeName::Timestamped,
         FrontDoor::FunctionUrl,
         b"{}",
         None,
         SAMPLE_TIME,
     );
-    let h = handler(SchemeName::Timestamped);
+    let h = sample::memory_handler(SchemeName::Timestamped, &[]);
     let (status, body) = answer(&h, &event, SAMPLE_TIME + 301).await;
     assert_eq!((status, body), (401, json!({"error": "stale_timestamp"})));
 }
 
 #[tokio::test]
 async fn rotation_through_the_handler() {
-    let c = config(
+    let h = sample::memory_handler(
         SchemeName::Genesys,
         &[
             ("WEBHOOK_SECRET", "new-secret"),
             ("WEBHOOK_SECRET_PREVIOUS", sample::TEST_SECRET),
         ],
     );
-    let h = handler_with(&c, MemoryStore::new(c.ttl_seconds));
-    let by_old = signed_event(
+    let by_old = sample::signed_event(
         SchemeName::Genesys,
         FrontDoor::ApiGatewayV2,
         b"{\"a\":1}",
@@ -272,9 +253,9 @@ async fn rotation_through_the_handler() {
 async fn delivery_id_rules() {
     let body: &[u8] = b"{\"id\":\"same\",\"type\":\"Text\"}";
     let receipt: &[u8] = b"{\"id\":\"same\",\"type\":\"Receipt\"}";
-    let h = handler(SchemeName::OpenMessaging);
+    let h = sample::memory_handler(SchemeName::OpenMessaging, &[]);
     for b in [body, receipt] {
-        let event = signed_event(
+        let event = sample::signed_event(
             SchemeName::OpenMessaging,
             FrontDoor::FunctionUrl,
             b,
@@ -286,8 +267,8 @@ async fn delivery_id_rules() {
         assert_eq!(reply, json!({"status": "accepted", "deliveryId": id}));
     }
 
-    let h = handler(SchemeName::Genesys);
-    let event = signed_event(
+    let h = sample::memory_handler(SchemeName::Genesys, &[]);
+    let event = sample::signed_event(
         SchemeName::Genesys,
         FrontDoor::ApiGatewayV1,
         body,
@@ -297,11 +278,10 @@ async fn delivery_id_rules() {
     let (_, reply) = answer(&h, &event, 0).await;
     assert_eq!(reply["deliveryId"], "abc-1");
 
-    let c = config(
+    let h = sample::memory_handler(
         SchemeName::Genesys,
         &[("DELIVERY_ID_HEADER", "X-Request-Id")],
     );
-    let h = handler_with(&c, MemoryStore::new(c.ttl_seconds));
     let mut headers =
         sample::signed_headers(SchemeName::Genesys, sample::TEST_SECRET, body, None, 0).unwrap();
     headers.push(("x-request-id".into(), "custom-7".into()));
@@ -309,8 +289,8 @@ async fn delivery_id_rules() {
     let (_, reply) = answer(&h, &event, 0).await;
     assert_eq!(reply["deliveryId"], "custom-7");
 
-    let h = handler(SchemeName::StandardWebhooks);
-    let event = signed_event(
+    let h = sample::memory_handler(SchemeName::StandardWebhooks, &[]);
+    let event = sample::signed_event(
         SchemeName::StandardWebhooks,
         FrontDoor::ApiGatewayV2,
         body,
@@ -320,9 +300,9 @@ async fn delivery_id_rules() {
     let (_, reply) = answer(&h, &event, 0).await;
     assert_eq!(reply["deliveryId"], "msg_42");
 
-    let h = handler(SchemeName::Genesys);
+    let h = sample::memory_handler(SchemeName::Genesys, &[]);
     let long = "x".repeat(257);
-    let event = signed_event(
+    let event = sample::signed_event(
         SchemeName::Genesys,
         FrontDoor::ApiGatewayV2,
         body,
@@ -340,7 +320,7 @@ async fn delivery_id_rules() {
 #[tokio::test]
 async fn an_added_id_header_cannot_record_an_open_messaging_delivery_twice() {
     let body: &[u8] = b"{\"id\":\"m-1\",\"type\":\"Text\",\"text\":\"hi\"}";
-    let h = handler(SchemeName::OpenMessaging);
+    let h = sample::memory_handler(SchemeName::OpenMessaging, &[]);
     let hash_id = format!("sha256:{}", sha256_hex(body));
     let signed = sample::signed_headers(
         SchemeName::OpenMessaging,
@@ -367,8 +347,7 @@ async fn an_added_id_header_cannot_record_an_open_messaging_delivery_twice() {
 
 #[tokio::test]
 async fn oversize_and_bad_base64_answers() {
-    let c = config(SchemeName::Genesys, &[("MAX_BODY_BYTES", "1024")]);
-    let h = handler_with(&c, MemoryStore::new(c.ttl_seconds));
+    let h = sample::memory_handler(SchemeName::Genesys, &[("MAX_BODY_BYTES", "1024")]);
     let big = vec![b'a'; 1025];
     for b64 in [false, true] {
         let headers =
@@ -382,7 +361,7 @@ async fn oversize_and_bad_base64_answers() {
             "base64={b64}"
         );
     }
-    let mut event = signed_event(
+    let mut event = sample::signed_event(
         SchemeName::Genesys,
         FrontDoor::Alb { multi_value: false },
         b"{}",
@@ -401,7 +380,7 @@ async fn oversize_and_bad_base64_answers() {
 
 #[tokio::test]
 async fn unknown_events_are_invocation_errors_and_the_handler_keeps_serving() {
-    let h = handler(SchemeName::Genesys);
+    let h = sample::memory_handler(SchemeName::Genesys, &[]);
     for event in [
         json!(null),
         json!(42),
@@ -413,14 +392,14 @@ async fn unknown_events_are_invocation_errors_and_the_handler_keeps_serving() {
         let err = h.handle_at(&event.to_string(), 0).await.unwrap_err();
         assert!(matches!(err, InvocationError::UnknownEvent), "{event}");
     }
-    let event = signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
+    let event = sample::signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
     let (status, _) = answer(&h, &event, 0).await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn partner_events_from_other_sources_are_never_stored() {
-    let h = handler(SchemeName::Genesys);
+    let h = sample::memory_handler(SchemeName::Genesys, &[]);
     for source in [
         "aws.partner/genesys.com.evil/cloud/x/y",
         "aws.partner/genesys.co/cloud/x/y",
@@ -444,9 +423,9 @@ async fn partner_events_from_other_sources_are_never_stored() {
 
 #[tokio::test]
 async fn same_id_different_content_is_a_duplicate() {
-    let h = handler(SchemeName::Genesys);
+    let h = sample::memory_handler(SchemeName::Genesys, &[]);
     for body in [b"{\"v\":1}", b"{\"v\":2}"] {
-        let event = signed_event(
+        let event = sample::signed_event(
             SchemeName::Genesys,
             FrontDoor::ApiGatewayV2,
             body,
@@ -470,8 +449,8 @@ impl Store for DownStore {
 #[tokio::test]
 async fn store_down_is_503_with_retry_after_or_an_invocation_error() {
     let c = config(SchemeName::Genesys, &[("RETRY_AFTER_SECONDS", "9")]);
-    let h = handler_with(&c, DownStore);
-    let event = signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
+    let h = sample::handler(&c, DownStore).unwrap();
+    let event = sample::signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
     let reply = serde_json::to_value(h.handle_at(&event.to_string(), 0).await.unwrap()).unwrap();
     assert_eq!(reply["statusCode"], 503);
     assert_eq!(reply["headers"]["retry-after"], "9");

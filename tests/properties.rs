@@ -6,20 +6,13 @@ mod support;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use genesys_webhook::config::SchemeName;
-use genesys_webhook::dedup::MemoryStore;
+use genesys_sign as sample;
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::handler::Handler;
-use genesys_webhook::sample;
+use genesys_webhook::verify::SchemeName;
 use proptest::prelude::*;
 use serde_json::Value;
 
 const NOW: i64 = sample::SAMPLE_TIME;
-
-fn handler(scheme: SchemeName) -> Handler<MemoryStore> {
-    let c = sample::config(scheme, &[]).unwrap();
-    sample::handler(&c, MemoryStore::new(86_400)).unwrap()
-}
 
 /// The status code and `status` or `error` the handler answers.
 fn answer(scheme: SchemeName, event: Value) -> (u16, String) {
@@ -27,7 +20,7 @@ fn answer(scheme: SchemeName, event: Value) -> (u16, String) {
         .build()
         .unwrap();
     let reply = rt
-        .block_on(handler(scheme).handle_at(&event.to_string(), NOW))
+        .block_on(sample::memory_handler(scheme, &[]).handle_at(&event.to_string(), NOW))
         .unwrap();
     let (code, body) = support::answer_of(&serde_json::to_value(reply).unwrap());
     (code, support::verdict(&body))

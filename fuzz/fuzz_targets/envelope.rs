@@ -6,15 +6,14 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use genesys_webhook::config::SchemeName;
+use genesys_sign as sample;
 use genesys_webhook::dedup::MemoryStore;
 use genesys_webhook::handler::Handler;
-use genesys_webhook::sample;
+use genesys_webhook::verify::SchemeName;
 use libfuzzer_sys::fuzz_target;
 
 fn handler() -> Handler<MemoryStore> {
-    let c = sample::config(SchemeName::Genesys, &[("MAX_BODY_BYTES", "4096")]).unwrap();
-    sample::handler(&c, MemoryStore::new(86_400)).unwrap()
+    sample::memory_handler(SchemeName::Genesys, &[("MAX_BODY_BYTES", "4096")])
 }
 
 fuzz_target!(|data: &[u8]| {

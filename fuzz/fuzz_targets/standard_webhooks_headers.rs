@@ -2,9 +2,9 @@
 //! body under the `standard-webhooks` scheme: a defined answer, never a panic.
 #![no_main]
 
-use genesys_webhook::config::{Secret, Secrets};
+use genesys_sign as sample;
 use genesys_webhook::envelope::{FrontDoor, HttpDelivery};
-use genesys_webhook::sample;
+use genesys_webhook::secrets::{Secret, Secrets};
 use genesys_webhook::verify::{Scheme, StandardWebhooks};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;

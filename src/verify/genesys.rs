@@ -4,8 +4,7 @@
 
 use http::HeaderName;
 
-use super::{Keys, Scheme, decode_digest, signature_header, strip_sha256_prefix};
-use crate::config::SchemeName;
+use super::{Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix};
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 

@@ -19,9 +19,41 @@ use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderName;
 use sha2::Sha256;
 
-use crate::config::{Config, SchemeName, Secrets};
 use crate::envelope::HttpDelivery;
 use crate::error::{ConfigError, Reject, RejectCode};
+use crate::secrets::Secrets;
+
+/// The signature scheme a deployment pins. Never detected per request: a
+/// body-only signature must not pass where a timestamped one is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemeName {
+    Genesys,
+    OpenMessaging,
+    Timestamped,
+    StandardWebhooks,
+}
+
+impl SchemeName {
+    pub const ALL: [SchemeName; 4] = [
+        Self::Genesys,
+        Self::OpenMessaging,
+        Self::Timestamped,
+        Self::StandardWebhooks,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Genesys => "genesys",
+            Self::OpenMessaging => "open-messaging",
+            Self::Timestamped => "timestamped",
+            Self::StandardWebhooks => "standard-webhooks",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+}
 
 /// How one deployment's deliveries prove they came from the sender.
 pub trait Scheme: Send + Sync {
@@ -44,11 +76,24 @@ pub trait Scheme: Send + Sync {
     }
 }
 
-/// Builds the scheme `config` pins, keyed with `secrets`.
-pub fn scheme_for(config: &Config, secrets: &Secrets) -> Result<Box<dyn Scheme>, ConfigError> {
-    let header = config.signature_header.clone();
-    let tolerance = config.tolerance_seconds;
-    Ok(match config.scheme {
+/// What a deployment pins about how its deliveries are signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemeSettings {
+    pub name: SchemeName,
+    /// Replaces the scheme's own signature header name.
+    pub header: Option<HeaderName>,
+    /// Seconds a signed timestamp may be off, either way.
+    pub tolerance_seconds: i64,
+}
+
+/// Builds the scheme `settings` pin, keyed with `secrets`.
+pub fn scheme_for(
+    settings: &SchemeSettings,
+    secrets: &Secrets,
+) -> Result<Box<dyn Scheme>, ConfigError> {
+    let header = settings.header.clone();
+    let tolerance = settings.tolerance_seconds;
+    Ok(match settings.name {
         SchemeName::Genesys => Box::new(Genesys::new(header, Keys::new(secrets))),
         SchemeName::OpenMessaging => Box::new(OpenMessaging::new(header, Keys::new(secrets))),
         SchemeName::Timestamped => {
@@ -170,8 +215,8 @@ fn strip_sha256_prefix(v: &str) -> Option<&str> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::Secret;
     use crate::envelope::FrontDoor;
+    use crate::secrets::Secret;
     use http::{HeaderMap, HeaderValue};
 
     pub const NOW: i64 = 1_764_000_000;

@@ -5,8 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 
-use super::{Keys, Scheme, decode_digest, signature_header, strip_sha256_prefix};
-use crate::config::SchemeName;
+use super::{Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix};
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 

@@ -7,11 +7,12 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, check_timestamp, decode_digest, signature_header,
+    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
+    signature_header,
 };
-use crate::config::{SchemeName, Secrets};
 use crate::envelope::HttpDelivery;
 use crate::error::{ConfigError, Reject, RejectCode};
+use crate::secrets::Secrets;
 
 const ID: HeaderName = HeaderName::from_static("webhook-id");
 const TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");

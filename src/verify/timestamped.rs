@@ -5,9 +5,9 @@
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, check_timestamp, decode_digest, signature_header,
+    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
+    signature_header,
 };
-use crate::config::SchemeName;
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 

@@ -117,14 +117,6 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// The Unix time now, in seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// Everything logged in this test binary, from every thread, from the first
 /// call on. Each test that reads it calls this before it logs anything, so
 /// no log call site is first seen with no subscriber installed.
@@ -187,21 +179,12 @@ pub async fn dynamo_handler(
     ttl_seconds: i64,
     timeouts: genesys_webhook::config::StoreTimeouts,
 ) -> genesys_webhook::handler::Handler<genesys_webhook::dedup::DynamoStore> {
-    use genesys_webhook::config::{Config, SecretSource};
-    let c = Config::from_lookup(|k| match k {
-        "WEBHOOK_SECRET" => Some(genesys_webhook::sample::TEST_SECRET.into()),
-        "DEDUP_TABLE" => Some("deliveries".into()),
-        _ => None,
-    })
-    .unwrap();
-    let SecretSource::Inline(secrets) = &c.secrets else {
-        unreachable!("inline secrets")
-    };
+    use genesys_webhook::verify::SchemeName;
+    let c = genesys_sign::config(SchemeName::Genesys, &[]).unwrap();
     let sdk = sdk_config(endpoint).await;
     let store =
-        genesys_webhook::dedup::DynamoStore::new(&sdk, timeouts, "deliveries".into(), ttl_seconds);
-    let scheme = genesys_webhook::verify::scheme_for(&c, secrets).unwrap();
-    genesys_webhook::handler::Handler::new(&c, scheme, store)
+        genesys_webhook::dedup::DynamoStore::new(&sdk, timeouts, c.table.clone(), ttl_seconds);
+    genesys_sign::handler(&c, store).unwrap()
 }
 
 /// The status code and JSON body of any answer the function gives, serialized:

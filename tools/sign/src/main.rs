@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
-use genesys_webhook::config::SchemeName;
-use genesys_webhook::sample::{self, CATALOG, SAMPLE_TIME};
+use genesys_sign::{self as sample, CATALOG, SAMPLE_TIME};
+use genesys_webhook::clock::unix_now;
+use genesys_webhook::verify::SchemeName;
 
 const USAGE: &str = "\
 usage:
@@ -91,7 +92,7 @@ fn sign(opts: &Options, body_file: &str) -> Result<(), String> {
         .clone()
         .or_else(|| std::env::var("WEBHOOK_SECRET").ok())
         .unwrap_or_else(|| sample::test_secret(scheme).to_owned());
-    let at = opts.at.unwrap_or_else(now);
+    let at = opts.at.unwrap_or_else(unix_now);
     let headers = sample::signed_headers(scheme, &secret, &body, opts.delivery_id.as_deref(), at)
         .map_err(|e| e.to_string())?;
     let event = sample::wrap(door, &headers, &body, opts.base64, at);
@@ -110,10 +111,4 @@ fn write_events(dir: &str, at: i64) -> Result<(), String> {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

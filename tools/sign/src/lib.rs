@@ -6,12 +6,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, SchemeName, Secret, SecretSource, Secrets};
-use crate::dedup::Store;
-use crate::envelope::FrontDoor;
-use crate::error::ConfigError;
-use crate::handler::Handler;
-use crate::verify::{Genesys, Keys, OpenMessaging, StandardWebhooks, Timestamped, scheme_for};
+use genesys_webhook::config::{Config, SecretSource};
+use genesys_webhook::dedup::{MemoryStore, Store};
+use genesys_webhook::envelope::FrontDoor;
+use genesys_webhook::error::ConfigError;
+use genesys_webhook::handler::Handler;
+use genesys_webhook::secrets::{Secret, Secrets};
+use genesys_webhook::verify::{
+    Genesys, Keys, OpenMessaging, SchemeName, StandardWebhooks, Timestamped, scheme_for,
+};
 
 /// The secret every file in `events/` is signed with. For testing only.
 pub const TEST_SECRET: &str = "genesys-webhook-test-secret";
@@ -56,7 +59,18 @@ pub fn handler<S: Store>(config: &Config, store: S) -> Result<Handler<S>, Config
             "samples need the secret inline",
         ));
     };
-    Ok(Handler::new(config, scheme_for(config, secrets)?, store))
+    Ok(Handler::new(
+        config,
+        scheme_for(&config.scheme, secrets)?,
+        store,
+    ))
+}
+
+/// A handler for `scheme` with the test secret and `extra` settings over an
+/// in-memory store that remembers ids for the configured TTL.
+pub fn memory_handler(scheme: SchemeName, extra: &[(&str, &str)]) -> Handler<MemoryStore> {
+    let c = config(scheme, extra).expect("sample settings are valid");
+    handler(&c, MemoryStore::new(c.ttl_seconds)).expect("the test secret is inline")
 }
 
 /// Every front door by the name the tool and `events/` use.
@@ -131,6 +145,20 @@ pub fn signed_headers(
         push("X-Genesys-Delivery-Id", id.to_owned());
     }
     Ok(headers)
+}
+
+/// `body` signed with the test secret under `scheme` at `at`, in the event
+/// `door` would hand the function.
+pub fn signed_event(
+    scheme: SchemeName,
+    door: FrontDoor,
+    body: &[u8],
+    delivery_id: Option<&str>,
+    at: i64,
+) -> Value {
+    let headers = signed_headers(scheme, test_secret(scheme), body, delivery_id, at)
+        .expect("the test secrets are valid for their schemes");
+    wrap(door, &headers, body, false, at)
 }
 
 /// `body` with `headers` in the event `door` would hand the function. Bodies
@@ -261,9 +289,7 @@ pub fn partner_event(detail_json: &str, id: &str, source: &str, at: i64) -> Valu
         .and_then(Value::as_str)
         .unwrap_or("v2.detail.events")
         .to_owned();
-    let time = aws_sdk_dynamodb::primitives::DateTime::from_secs(at)
-        .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
-        .unwrap_or_default();
+    let time = genesys_webhook::outbox::timestamp(at);
     json!({
         "version": "0",
         "id": id,
@@ -302,10 +328,11 @@ pub struct Sample {
     pub expect: &'static str,
 }
 
-const OUTBOUND: &str = include_str!("../events/bodies/open-messaging-outbound.json");
-const ATTACHMENT: &str = include_str!("../events/bodies/open-messaging-outbound-attachment.json");
-const RECEIPT: &str = include_str!("../events/bodies/open-messaging-receipt.json");
-const NOTIFICATION: &str = include_str!("../events/bodies/notification-crlf.json");
+const OUTBOUND: &str = include_str!("../../../events/bodies/open-messaging-outbound.json");
+const ATTACHMENT: &str =
+    include_str!("../../../events/bodies/open-messaging-outbound-attachment.json");
+const RECEIPT: &str = include_str!("../../../events/bodies/open-messaging-receipt.json");
+const NOTIFICATION: &str = include_str!("../../../events/bodies/notification-crlf.json");
 
 /// Genesys's own partner event sample, committed verbatim rather than generated.
 pub const GENESYS_PARTNER_SAMPLE: &str = "eventbridge-user-presence.json";
