@@ -7,6 +7,7 @@ use http::HeaderName;
 
 use crate::envelope::Limits;
 use crate::error::ConfigError;
+use crate::outbox;
 use crate::secrets::{Secret, Secrets};
 use crate::verify::{SchemeName, SchemeSettings};
 
@@ -111,12 +112,16 @@ impl Config {
             "DELIVERY_ID_HEADER",
             &get("DELIVERY_ID_HEADER").unwrap_or_else(|| "X-Genesys-Delivery-Id".into()),
         )?;
-        let max_body_bytes = number(&get, "MAX_BODY_BYTES", 262_144, 1, 6 * 1024 * 1024)?;
+        // A larger body would be verified and then refused by DynamoDB, which
+        // no retry can fix.
+        let max_body_bytes = number(&get, "MAX_BODY_BYTES", 262_144, 1, outbox::MAX_BODY_BYTES)?;
         let eventbridge_source_prefix =
             get("EVENTBRIDGE_SOURCE_PREFIX").unwrap_or_else(|| "aws.partner/genesys.com/".into());
         let table = get("DEDUP_TABLE")
             .ok_or_else(|| ConfigError::new("DEDUP_TABLE", "required: the dedup table name"))?;
-        let ttl_seconds = number(&get, "DEDUP_TTL_SECONDS", 86_400, 60, 366 * 86_400)?;
+        // Seven days: the stream keeps records for one, and replay reads the
+        // table, so items must outlive the stream.
+        let ttl_seconds = number(&get, "DEDUP_TTL_SECONDS", 7 * 86_400, 60, 366 * 86_400)?;
         if ttl_seconds < tolerance_seconds {
             return Err(ConfigError::new(
                 "DEDUP_TTL_SECONDS",
@@ -215,7 +220,7 @@ mod tests {
         assert_eq!(c.limits.max_body_bytes, 262_144);
         assert_eq!(c.delivery_id_header, "x-genesys-delivery-id");
         assert_eq!(c.limits.source_prefix, "aws.partner/genesys.com/");
-        assert_eq!(c.ttl_seconds, 86_400);
+        assert_eq!(c.ttl_seconds, 604_800);
         assert_eq!(c.store_timeouts.max_attempts, 3);
         assert!(c.scheme.header.is_none());
         assert_eq!(c.metrics_namespace, "GenesysWebhook");
@@ -232,6 +237,8 @@ mod tests {
                 "SIGNATURE_TOLERANCE_SECONDS",
             ),
             (&[("MAX_BODY_BYTES", "lots")], "MAX_BODY_BYTES"),
+            (&[("MAX_BODY_BYTES", "6291456")], "MAX_BODY_BYTES"),
+            (&[("MAX_BODY_BYTES", "405505")], "MAX_BODY_BYTES"),
             (&[("SIGNATURE_HEADER", "bad header")], "SIGNATURE_HEADER"),
             (&[("DELIVERY_ID_HEADER", "a:b")], "DELIVERY_ID_HEADER"),
             (&[("DEDUP_TTL_SECONDS", "120")], "DEDUP_TTL_SECONDS"),

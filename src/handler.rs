@@ -171,6 +171,9 @@ impl<S: Store> Handler<S> {
                 }
                 Outcome::Duplicate { delivery_id: id }
             }
+            Ok(Recorded::TooLarge) => {
+                Outcome::Rejected(RejectCode::TooLarge.because("item over the store's size limit"))
+            }
             Err(e) => Outcome::StoreUnavailable(e),
         };
         self.report(Report {

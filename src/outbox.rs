@@ -26,6 +26,17 @@ pub const TOPIC: &str = "topic";
 /// A partner event's own `detail-type`.
 pub const DETAIL_TYPE: &str = "detail_type";
 
+/// DynamoDB's limit on one item, names and values together.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// Room kept for every attribute but the body. Each is bounded: the id and
+/// topic by the envelope, a detail-type by [`MAX_DETAIL_TYPE_BYTES`].
+pub const RESERVED_BYTES: usize = 4 * 1024;
+/// The largest body an item can hold beside its other attributes.
+pub const MAX_BODY_BYTES: usize = MAX_ITEM_BYTES - RESERVED_BYTES;
+/// Longest partner `detail-type` kept; a longer one is left out of the item
+/// rather than let it crowd out the body.
+pub const MAX_DETAIL_TYPE_BYTES: usize = 256;
+
 /// The write's condition. TTL deletion is lazy, so an expired item may still
 /// be there: the second clause lets a redelivery after expiry through.
 pub const NEW_OR_EXPIRED: &str = "attribute_not_exists(pk) OR expires_at < :now";
@@ -60,8 +71,67 @@ pub fn item(r: &Record<'_>, ttl_seconds: i64) -> HashMap<String, AttributeValue>
     if let Some(topic) = r.topic {
         item.insert(TOPIC.to_owned(), s(topic));
     }
-    if let Some(detail_type) = r.detail_type {
+    if let Some(detail_type) = r.detail_type.filter(|d| d.len() <= MAX_DETAIL_TYPE_BYTES) {
         item.insert(DETAIL_TYPE.to_owned(), s(detail_type));
     }
     item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An item's size as DynamoDB documents it: each name's UTF-8 length
+    /// plus its value's (raw bytes for binary, about one byte per two digits
+    /// plus one for numbers).
+    fn dynamodb_size(item: &HashMap<String, AttributeValue>) -> usize {
+        item.iter()
+            .map(|(name, value)| {
+                name.len()
+                    + match value {
+                        AttributeValue::S(s) => s.len(),
+                        AttributeValue::B(b) => b.as_ref().len(),
+                        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                        other => panic!("unexpected attribute {other:?}"),
+                    }
+            })
+            .sum()
+    }
+
+    #[test]
+    fn the_largest_body_fits_an_item_beside_the_largest_other_attributes() {
+        let body = vec![b'a'; MAX_BODY_BYTES];
+        let id = "i".repeat(crate::envelope::MAX_DELIVERY_ID_BYTES);
+        let topic = "t".repeat(256);
+        let detail_type = "d".repeat(MAX_DETAIL_TYPE_BYTES);
+        let record = Record {
+            delivery_id: &id,
+            body: &body,
+            body_sha256: &"0".repeat(64),
+            front_door: "function-url",
+            scheme: "standard-webhooks",
+            topic: Some(&topic),
+            detail_type: Some(&detail_type),
+            received_at: i64::from(u32::MAX),
+        };
+        let item = item(&record, 366 * 86_400);
+        assert!(dynamodb_size(&item) <= MAX_ITEM_BYTES);
+        assert!(dynamodb_size(&item) - body.len() < RESERVED_BYTES);
+    }
+
+    #[test]
+    fn an_overlong_detail_type_is_left_out() {
+        let long = "d".repeat(MAX_DETAIL_TYPE_BYTES + 1);
+        let record = Record {
+            delivery_id: "e",
+            body: b"{}",
+            body_sha256: "00",
+            front_door: "eventbridge",
+            scheme: "partner-source",
+            topic: None,
+            detail_type: Some(&long),
+            received_at: 0,
+        };
+        assert!(!item(&record, 60).contains_key(DETAIL_TYPE));
+    }
 }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use genesys_sign as sample;
 use genesys_webhook::clock::unix_now as now;
-use genesys_webhook::dedup::DynamoStore;
+use genesys_webhook::dedup::{DynamoStore, Record, Recorded, Store};
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::verify::SchemeName;
@@ -348,4 +348,25 @@ async fn the_stream_carries_one_insert_per_accepted_delivery_with_its_body() {
             ),
         ]
     );
+}
+
+#[tokio::test]
+async fn an_item_over_dynamodbs_limit_is_too_large_and_nothing_is_stored() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let sdk = db.sdk().await;
+    let store = DynamoStore::new(&sdk, TIMEOUTS, "deliveries".into(), 86_400);
+    let body = vec![b'a'; 410 * 1024];
+    let record = Record {
+        delivery_id: "d-big",
+        body: &body,
+        body_sha256: "00",
+        front_door: "apigw-v2",
+        scheme: "genesys",
+        topic: None,
+        detail_type: None,
+        received_at: now(),
+    };
+    assert_eq!(store.record(&record).await.unwrap(), Recorded::TooLarge);
+    assert_eq!(db.count("deliveries").await, 0);
 }

@@ -493,3 +493,28 @@ fn secrets_never_show_in_debug_output() {
     let s = Secrets::from_secret_string(sample::TEST_SECRET).unwrap();
     assert!(!format!("{s:?}").contains(sample::TEST_SECRET));
 }
+
+/// A store that can never hold the delivery, as DynamoDB refuses an item over
+/// 400 KB.
+struct FullStore;
+
+impl Store for FullStore {
+    async fn record(&self, _: &Record<'_>) -> Result<Recorded, StoreError> {
+        Ok(Recorded::TooLarge)
+    }
+}
+
+#[tokio::test]
+async fn an_item_the_store_can_never_hold_is_final_413_not_503() {
+    let c = config(SchemeName::Genesys, &[]);
+    let h = sample::handler(&c, FullStore).unwrap();
+    let event = sample::signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
+    let (status, body) = answer(&h, &event, 0).await;
+    assert_eq!((status, body), (413, json!({"error": "payload_too_large"})));
+    let event = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, 0);
+    let (_, body) = answer(&h, &event, 0).await;
+    assert_eq!(
+        body,
+        json!({"status": "rejected", "reason": "payload_too_large"})
+    );
+}

@@ -96,9 +96,19 @@ impl Store for DynamoStore {
                     };
                     Ok(Recorded::Duplicate { same_content })
                 }
+                other if is_item_too_large(&other) => Ok(Recorded::TooLarge),
                 other => Err(StoreError(DisplayErrorContext(other).to_string())),
             },
             Err(e) => Err(StoreError(DisplayErrorContext(e).to_string())),
         }
     }
+}
+
+/// DynamoDB refuses an item over 400 KB with a plain validation error; only
+/// its message tells it from the retryable kind.
+fn is_item_too_large(e: &PutItemError) -> bool {
+    e.meta().code() == Some("ValidationException")
+        && e.meta()
+            .message()
+            .is_some_and(|m| m.contains("Item size has exceeded"))
 }

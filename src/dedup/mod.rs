@@ -38,6 +38,8 @@ pub enum Recorded {
     Duplicate {
         same_content: bool,
     },
+    /// The store can never hold this delivery: final, not worth a retry.
+    TooLarge,
 }
 
 pub trait Store: Send + Sync {
