@@ -8,7 +8,7 @@ use http::HeaderName;
 use crate::envelope::Limits;
 use crate::error::ConfigError;
 use crate::outbox;
-use crate::secrets::{Secret, Secrets};
+use crate::secrets::{Secret, SecretRefresh, Secrets};
 use crate::verify::{SchemeName, SchemeSettings};
 
 /// Every variable the function reads, for documentation and its test.
@@ -30,6 +30,9 @@ pub const VARIABLES: &[&str] = &[
     "STORE_MAX_ATTEMPTS",
     "RETRY_AFTER_SECONDS",
     "METRICS_NAMESPACE",
+    "SECRET_REFRESH_SECONDS",
+    "SECRET_RECHECK_SECONDS",
+    "SECRET_TIMEOUT_MS",
 ];
 
 /// Where the secrets come from: the environment, or Secrets Manager at init.
@@ -58,6 +61,7 @@ pub struct Config {
     pub table: String,
     pub ttl_seconds: i64,
     pub store_timeouts: StoreTimeouts,
+    pub secret_refresh: SecretRefresh,
     pub retry_after_seconds: u32,
     pub metrics_namespace: String,
 }
@@ -97,7 +101,8 @@ impl Config {
             }
             (Some(current), None) => SecretSource::Inline(Secrets {
                 current: Secret::new(current),
-                previous: get("WEBHOOK_SECRET_PREVIOUS").map(Secret::new),
+                previous: get("WEBHOOK_SECRET_PREVIOUS")
+                    .map(|p| Secret::held_in("WEBHOOK_SECRET_PREVIOUS", p)),
             }),
             (None, Some(arn)) => SecretSource::SecretsManager { arn },
             (None, None) => {
@@ -146,6 +151,11 @@ impl Config {
             )?),
             max_attempts: number(&get, "STORE_MAX_ATTEMPTS", 3, 1, 10)?,
         };
+        let secret_refresh = SecretRefresh {
+            max_age_seconds: number(&get, "SECRET_REFRESH_SECONDS", 300, 1, 86_400)?,
+            recheck_seconds: number(&get, "SECRET_RECHECK_SECONDS", 30, 1, 3_600)?,
+            timeout: Duration::from_millis(number(&get, "SECRET_TIMEOUT_MS", 1_000, 50, 5_000)?),
+        };
         let retry_after_seconds = number(&get, "RETRY_AFTER_SECONDS", 5, 1, 3_600)?;
         let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "GenesysWebhook".into());
 
@@ -164,6 +174,7 @@ impl Config {
             table,
             ttl_seconds,
             store_timeouts,
+            secret_refresh,
             retry_after_seconds,
             metrics_namespace,
         })

@@ -20,6 +20,8 @@ pub enum RejectCode {
     Malformed,
     TooLarge,
     ForbiddenSource,
+    /// The path names no integration this deployment holds a secret for.
+    UnknownIntegration,
 }
 
 impl RejectCode {
@@ -31,6 +33,7 @@ impl RejectCode {
             Self::Malformed => "malformed_request",
             Self::TooLarge => "payload_too_large",
             Self::ForbiddenSource => "forbidden_source",
+            Self::UnknownIntegration => "unknown_integration",
         }
     }
 
@@ -40,6 +43,7 @@ impl RejectCode {
             Self::Malformed => 400,
             Self::TooLarge => 413,
             Self::ForbiddenSource => 403,
+            Self::UnknownIntegration => 404,
         }
     }
 

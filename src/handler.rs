@@ -15,10 +15,10 @@ use crate::error::{InvocationError, Reject, RejectCode};
 use crate::metrics::Metrics;
 use crate::outcome::Outcome;
 use crate::respond::{self, Reply};
-use crate::verify::Scheme;
+use crate::verify::{LiveKeyring, Refresh, Scheme};
 
 pub struct Handler<S> {
-    scheme: Box<dyn Scheme>,
+    keys: LiveKeyring,
     store: S,
     delivery_id_header: HeaderName,
     limits: Limits,
@@ -30,6 +30,7 @@ pub struct Handler<S> {
 struct Report<'a> {
     front_door: &'static str,
     scheme: &'static str,
+    integration: Option<&'a str>,
     delivery_id: Option<&'a str>,
     outcome: Outcome,
     /// How long the store write took, when one was made.
@@ -37,9 +38,9 @@ struct Report<'a> {
 }
 
 impl<S: Store> Handler<S> {
-    pub fn new(config: &Config, scheme: Box<dyn Scheme>, store: S) -> Self {
+    pub fn new(config: &Config, keys: LiveKeyring, store: S) -> Self {
         Self {
-            scheme,
+            keys,
             store,
             delivery_id_header: config.delivery_id_header.clone(),
             limits: config.limits.clone(),
@@ -73,6 +74,7 @@ impl<S: Store> Handler<S> {
             Decoded::Refused { reject, .. } => self.report(Report {
                 front_door: front_door.as_str(),
                 scheme: self.scheme_recorded(front_door),
+                integration: None,
                 delivery_id: None,
                 outcome: Outcome::Rejected(reject),
                 store_ms: None,
@@ -84,27 +86,51 @@ impl<S: Store> Handler<S> {
     fn scheme_recorded(&self, door: envelope::FrontDoor) -> &'static str {
         match door {
             envelope::FrontDoor::EventBridge => PARTNER_SCHEME,
-            _ => self.scheme.name().as_str(),
+            _ => self.keys.get().scheme_name().as_str(),
         }
     }
 
     async fn verify_and_record(&self, delivery: &HttpDelivery, now: i64) -> Outcome {
-        let scheme = self.scheme.name().as_str();
+        self.note_refresh(self.keys.refresh_if_stale(now).await);
+        let mut keyring = self.keys.get();
+        let scheme = keyring.scheme_name().as_str();
         let front_door = delivery.front_door.as_str();
-        let rejected = |reject| Report {
+        let rejected = |integration, reject| Report {
             front_door,
             scheme,
+            integration,
             delivery_id: None,
             outcome: Outcome::Rejected(reject),
             store_ms: None,
         };
-        if let Err(reject) = self.scheme.verify(delivery, now) {
-            return self.report(rejected(reject));
+        let mut verified = match keyring.for_path(&delivery.path) {
+            Ok((_, s)) => s.verify(delivery, now),
+            Err(reject) => return self.report(rejected(None, reject)),
+        };
+        // The secret may have been rotated since it was read: read it again
+        // (at most once per recheck interval) before refusing for good.
+        if verified.is_err_and(|r| r.code == RejectCode::InvalidSignature) {
+            let refresh = self.keys.recheck(now).await;
+            if matches!(refresh, Refresh::Done) {
+                keyring = self.keys.get();
+                verified = match keyring.for_path(&delivery.path) {
+                    Ok((_, s)) => s.verify(delivery, now),
+                    Err(reject) => Err(reject),
+                };
+            }
+            self.note_refresh(refresh);
+        }
+        let (integration, scheme_keyed) = match keyring.for_path(&delivery.path) {
+            Ok(found) => found,
+            Err(reject) => return self.report(rejected(None, reject)),
+        };
+        if let Err(reject) = verified {
+            return self.report(rejected(integration, reject));
         }
         let body_sha256 = hex::encode(Sha256::digest(&delivery.body));
-        let delivery_id = match self.delivery_id(delivery, &body_sha256) {
+        let delivery_id = match self.delivery_id(scheme_keyed, delivery, &body_sha256) {
             Ok(id) => id,
-            Err(reject) => return self.report(rejected(reject)),
+            Err(reject) => return self.report(rejected(integration, reject)),
         };
         let topic = envelope::topic(&delivery.body);
         let record = Record {
@@ -115,9 +141,18 @@ impl<S: Store> Handler<S> {
             scheme,
             topic: topic.as_deref(),
             detail_type: None,
+            integration,
             received_at: now,
         };
         self.record(record).await
+    }
+
+    /// Logs and counts a failed read of the secret; the held keys stay.
+    fn note_refresh(&self, refresh: Refresh) {
+        if let Refresh::Failed(e) = refresh {
+            tracing::warn!(error = %e, "secret refresh failed; keeping the secrets held");
+            self.metrics.emit_count("SecretRefreshErrors");
+        }
     }
 
     async fn record_partner_event(&self, event: &PartnerEvent, now: i64) -> Outcome {
@@ -130,6 +165,7 @@ impl<S: Store> Handler<S> {
             scheme: PARTNER_SCHEME,
             topic: event.topic.as_deref(),
             detail_type: Some(&event.detail_type),
+            integration: None,
             received_at: now,
         };
         self.record(record).await
@@ -138,10 +174,15 @@ impl<S: Store> Handler<S> {
     /// The scheme's signed id, else the delivery-id header where the scheme
     /// honours one, else a hash of the exact body (Open Messaging sends no id,
     /// and a message and its receipts share `id`).
-    fn delivery_id(&self, d: &HttpDelivery, body_sha256: &str) -> Result<String, Reject> {
-        let named = match self.scheme.delivery_id(d)? {
+    fn delivery_id(
+        &self,
+        scheme: &dyn Scheme,
+        d: &HttpDelivery,
+        body_sha256: &str,
+    ) -> Result<String, Reject> {
+        let named = match scheme.delivery_id(d)? {
             Some(id) if !id.is_empty() => Some(id),
-            _ if self.scheme.honours_id_header() => d
+            _ if scheme.honours_id_header() => d
                 .header(&self.delivery_id_header)?
                 .filter(|id| !id.is_empty()),
             _ => None,
@@ -179,6 +220,7 @@ impl<S: Store> Handler<S> {
         self.report(Report {
             front_door: record.front_door,
             scheme: record.scheme,
+            integration: record.integration,
             delivery_id: Some(record.delivery_id),
             outcome,
             store_ms: Some(store_ms),
@@ -191,6 +233,7 @@ impl<S: Store> Handler<S> {
         let Report {
             front_door,
             scheme,
+            integration,
             delivery_id,
             outcome,
             store_ms,
@@ -203,6 +246,7 @@ impl<S: Store> Handler<S> {
         tracing::info!(
             front_door,
             scheme,
+            integration,
             delivery_id,
             outcome = outcome.label(),
             reason,

@@ -1,9 +1,10 @@
 use aws_config::BehaviorVersion;
+use genesys_webhook::clock::unix_now;
 use genesys_webhook::config::{Config, SecretSource};
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::handler::Handler;
-use genesys_webhook::secrets::fetch_secrets;
-use genesys_webhook::verify::scheme_for;
+use genesys_webhook::secrets::{SecretSet, SecretsManager};
+use genesys_webhook::verify::{Keyring, LiveKeyring};
 use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
 use serde_json::value::RawValue;
 
@@ -24,11 +25,23 @@ async fn main() -> Result<(), Error> {
 async fn init() -> Result<Handler<DynamoStore>, Error> {
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let secrets = match &config.secrets {
-        SecretSource::Inline(secrets) => secrets.clone(),
-        SecretSource::SecretsManager { arn } => fetch_secrets(&sdk, arn).await?,
+    let keys = match &config.secrets {
+        SecretSource::Inline(secrets) => {
+            let set = SecretSet::Single(secrets.clone());
+            LiveKeyring::fixed(Keyring::new(&config.scheme, &set)?)
+        }
+        SecretSource::SecretsManager { arn } => {
+            let source = SecretsManager::new(&sdk, arn.clone(), config.secret_refresh.timeout);
+            let keyring = Keyring::new(&config.scheme, &source.fetch().await?)?;
+            LiveKeyring::refreshed_from(
+                keyring,
+                config.scheme.clone(),
+                source,
+                config.secret_refresh,
+                unix_now(),
+            )
+        }
     };
-    let scheme = scheme_for(&config.scheme, &secrets)?;
     let store = DynamoStore::new(
         &sdk,
         config.store_timeouts,
@@ -38,5 +51,5 @@ async fn init() -> Result<Handler<DynamoStore>, Error> {
     if let Err(e) = store.warm().await {
         tracing::warn!("dedup table not reachable at init, will retry per delivery: {e}");
     }
-    Ok(Handler::new(&config, scheme, store))
+    Ok(Handler::new(&config, keys, store))
 }

@@ -53,6 +53,17 @@ impl Metrics {
         )
     }
 
+    /// One count of `name`, dimensionless, for events outside a delivery's
+    /// own document.
+    pub fn emit_count(&self, name: &str) {
+        let line = format!(
+            r#"{{"_aws":{{"Timestamp":{},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":[[]],"Metrics":[{{"Name":"{name}","Unit":"Count"}}]}}]}},"{name}":1}}"#,
+            unix_now_ms(),
+            self.namespace
+        );
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+
     pub fn emit(&self, outcome: &Outcome, store_ms: Option<f64>) {
         let line = self.document(outcome, store_ms, unix_now_ms());
         let _ = writeln!(std::io::stdout().lock(), "{line}");

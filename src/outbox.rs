@@ -25,6 +25,8 @@ pub const SCHEME: &str = "scheme";
 pub const TOPIC: &str = "topic";
 /// A partner event's own `detail-type`.
 pub const DETAIL_TYPE: &str = "detail_type";
+/// The integration a delivery was for, where a deployment serves several.
+pub const INTEGRATION: &str = "integration";
 
 /// DynamoDB's limit on one item, names and values together.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -71,6 +73,9 @@ pub fn item(r: &Record<'_>, ttl_seconds: i64) -> HashMap<String, AttributeValue>
     if let Some(topic) = r.topic {
         item.insert(TOPIC.to_owned(), s(topic));
     }
+    if let Some(integration) = r.integration {
+        item.insert(INTEGRATION.to_owned(), s(integration));
+    }
     if let Some(detail_type) = r.detail_type.filter(|d| d.len() <= MAX_DETAIL_TYPE_BYTES) {
         item.insert(DETAIL_TYPE.to_owned(), s(detail_type));
     }
@@ -112,6 +117,7 @@ mod tests {
             scheme: "standard-webhooks",
             topic: Some(&topic),
             detail_type: Some(&detail_type),
+            integration: None,
             received_at: i64::from(u32::MAX),
         };
         let item = item(&record, 366 * 86_400);
@@ -130,6 +136,7 @@ mod tests {
             scheme: "partner-source",
             topic: None,
             detail_type: Some(&long),
+            integration: None,
             received_at: 0,
         };
         assert!(!item(&record, 60).contains_key(DETAIL_TYPE));

@@ -163,6 +163,7 @@ mod tests {
             (RejectCode::Malformed, 400),
             (RejectCode::TooLarge, 413),
             (RejectCode::ForbiddenSource, 403),
+            (RejectCode::UnknownIntegration, 404),
         ];
         for (code, status) in cases {
             let outcome = Outcome::Rejected(code.because("secret detail"));

@@ -365,6 +365,7 @@ async fn an_item_over_dynamodbs_limit_is_too_large_and_nothing_is_stored() {
         scheme: "genesys",
         topic: None,
         detail_type: None,
+        integration: None,
         received_at: now(),
     };
     assert_eq!(store.record(&record).await.unwrap(), Recorded::TooLarge);

@@ -13,7 +13,7 @@ use genesys_webhook::dedup::{Record, Recorded, Store};
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::error::{InvocationError, StoreError};
 use genesys_webhook::handler::Handler;
-use genesys_webhook::secrets::Secrets;
+use genesys_webhook::secrets::SecretSet;
 use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -490,7 +490,7 @@ fn base64_samples_really_are_base64() {
 fn secrets_never_show_in_debug_output() {
     let c = config(SchemeName::Genesys, &[]);
     assert!(!format!("{c:?}").contains(sample::TEST_SECRET));
-    let s = Secrets::from_secret_string(sample::TEST_SECRET).unwrap();
+    let s = SecretSet::from_secret_string(sample::TEST_SECRET).unwrap();
     assert!(!format!("{s:?}").contains(sample::TEST_SECRET));
 }
 

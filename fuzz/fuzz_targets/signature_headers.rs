@@ -35,6 +35,7 @@ fuzz_target!(|input: (&[u8], &[u8])| {
         headers.insert(HeaderName::from_static(header), value.clone());
         let delivery = HttpDelivery {
             front_door: FrontDoor::ApiGatewayV2,
+            path: String::new(),
             headers,
             body: body.to_vec(),
         };

@@ -24,6 +24,7 @@ fuzz_target!(|input: (&[u8], &[u8], &[u8], &[u8])| {
     }
     let delivery = HttpDelivery {
         front_door: FrontDoor::ApiGatewayV2,
+        path: String::new(),
         headers,
         body: body.to_vec(),
     };

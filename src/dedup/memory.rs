@@ -83,6 +83,7 @@ mod tests {
             scheme: "genesys",
             topic: None,
             detail_type: None,
+            integration: None,
             received_at: at,
         }
     }

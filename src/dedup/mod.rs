@@ -25,6 +25,8 @@ pub struct Record<'a> {
     pub topic: Option<&'a str>,
     /// A partner event's own `detail-type`.
     pub detail_type: Option<&'a str>,
+    /// The integration the delivery was for, where a deployment serves several.
+    pub integration: Option<&'a str>,
     /// Unix seconds.
     pub received_at: i64,
 }

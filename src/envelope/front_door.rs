@@ -60,6 +60,11 @@ pub(super) struct Invocation<'a, Body, Flag, Field> {
     body: Option<Body>,
     #[serde(rename = "isBase64Encoded")]
     is_base64_encoded: Option<Flag>,
+    /// The request path of REST APIs and ALBs.
+    path: Option<Body>,
+    /// The request path of HTTP APIs and Function URLs.
+    #[serde(rename = "rawPath")]
+    raw_path: Option<Body>,
     // A partner event's keys, typed only once the door is known.
     id: Option<Field>,
     #[serde(rename = "detail-type")]
@@ -141,10 +146,16 @@ impl<'a> Typed<'a> {
     ) -> Result<HttpDelivery, Reject> {
         let headers =
             header_map(self.headers, self.multi_value_headers).map_err(|_| super::mismatch())?;
+        let path = match front_door {
+            FrontDoor::ApiGatewayV2 | FrontDoor::FunctionUrl => self.raw_path,
+            _ => self.path,
+        };
+        let path = path.map(|p| p.0.into_owned()).unwrap_or_default();
         let body = self.body.map(|b| b.0).unwrap_or_default();
         let body = super::body_bytes(body, self.is_base64_encoded.unwrap_or(false), max_body)?;
         Ok(HttpDelivery {
             front_door,
+            path,
             headers,
             body,
         })

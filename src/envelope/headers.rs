@@ -20,6 +20,9 @@ pub const MAX_HEADER_BYTES: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct HttpDelivery {
     pub front_door: FrontDoor,
+    /// The request path as the front door reports it; names the integration
+    /// where a deployment serves several.
+    pub path: String,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }

@@ -4,11 +4,13 @@
 //! constant time through `Mac::verify_slice`.
 
 mod genesys;
+mod keyring;
 mod open_messaging;
 mod standard_webhooks;
 mod timestamped;
 
 pub use genesys::Genesys;
+pub use keyring::{Keyring, LiveKeyring, Refresh};
 pub use open_messaging::OpenMessaging;
 pub use standard_webhooks::StandardWebhooks;
 pub use timestamped::Timestamped;
@@ -238,6 +240,7 @@ pub(crate) mod tests {
         }
         HttpDelivery {
             front_door: FrontDoor::ApiGatewayV2,
+            path: String::new(),
             headers: map,
             body: body.to_vec(),
         }

@@ -11,9 +11,9 @@ use genesys_webhook::dedup::{MemoryStore, Store};
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::error::ConfigError;
 use genesys_webhook::handler::Handler;
-use genesys_webhook::secrets::{Secret, Secrets};
+use genesys_webhook::secrets::{Secret, SecretSet, Secrets};
 use genesys_webhook::verify::{
-    Genesys, Keys, OpenMessaging, SchemeName, StandardWebhooks, Timestamped, scheme_for,
+    Genesys, Keyring, Keys, LiveKeyring, OpenMessaging, SchemeName, StandardWebhooks, Timestamped,
 };
 
 /// The secret every file in `events/` is signed with. For testing only.
@@ -59,11 +59,8 @@ pub fn handler<S: Store>(config: &Config, store: S) -> Result<Handler<S>, Config
             "samples need the secret inline",
         ));
     };
-    Ok(Handler::new(
-        config,
-        scheme_for(&config.scheme, secrets)?,
-        store,
-    ))
+    let keyring = Keyring::new(&config.scheme, &SecretSet::Single(secrets.clone()))?;
+    Ok(Handler::new(config, LiveKeyring::fixed(keyring), store))
 }
 
 /// A handler for `scheme` with the test secret and `extra` settings over an
