@@ -34,6 +34,7 @@ fn benches(c: &mut Criterion) {
     let limits = Limits {
         max_body_bytes: 1 << 20,
         source_prefix: "aws.partner/genesys.com/".into(),
+        allowed_sources: Default::default(),
     };
     for (size, label) in SIZES {
         let body = body(size);

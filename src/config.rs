@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::envelope::Limits;
+use crate::envelope::{Allowlist, Cidr, Limits};
 use crate::error::ConfigError;
 use crate::outbox;
 use crate::secrets::{Secret, SecretRefresh, Secrets};
@@ -33,6 +33,7 @@ pub const VARIABLES: &[&str] = &[
     "SECRET_REFRESH_SECONDS",
     "SECRET_RECHECK_SECONDS",
     "SECRET_TIMEOUT_MS",
+    "ALLOWED_SOURCE_CIDRS",
 ];
 
 /// Where the secrets come from: the environment, or Secrets Manager at init.
@@ -122,6 +123,23 @@ impl Config {
         let max_body_bytes = number(&get, "MAX_BODY_BYTES", 262_144, 1, outbox::MAX_BODY_BYTES)?;
         let eventbridge_source_prefix =
             get("EVENTBRIDGE_SOURCE_PREFIX").unwrap_or_else(|| "aws.partner/genesys.com/".into());
+        let allowed_sources = get("ALLOWED_SOURCE_CIDRS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.parse::<Cidr>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Allowlist::new)
+                    .map_err(|()| {
+                        ConfigError::new(
+                            "ALLOWED_SOURCE_CIDRS",
+                            "each entry must be an IPv4 or IPv6 address or CIDR",
+                        )
+                    })
+            })
+            .transpose()?
+            .unwrap_or_default();
         let table = get("DEDUP_TABLE")
             .ok_or_else(|| ConfigError::new("DEDUP_TABLE", "required: the dedup table name"))?;
         // Seven days: the stream keeps records for one, and replay reads the
@@ -170,6 +188,7 @@ impl Config {
             limits: Limits {
                 max_body_bytes,
                 source_prefix: eventbridge_source_prefix,
+                allowed_sources,
             },
             table,
             ttl_seconds,
@@ -248,6 +267,14 @@ mod tests {
                 "SIGNATURE_TOLERANCE_SECONDS",
             ),
             (&[("MAX_BODY_BYTES", "lots")], "MAX_BODY_BYTES"),
+            (
+                &[("ALLOWED_SOURCE_CIDRS", "52.0.0.0/8,bad")],
+                "ALLOWED_SOURCE_CIDRS",
+            ),
+            (
+                &[("ALLOWED_SOURCE_CIDRS", "2600::/129")],
+                "ALLOWED_SOURCE_CIDRS",
+            ),
             (&[("MAX_BODY_BYTES", "6291456")], "MAX_BODY_BYTES"),
             (&[("MAX_BODY_BYTES", "405505")], "MAX_BODY_BYTES"),
             (&[("SIGNATURE_HEADER", "bad header")], "SIGNATURE_HEADER"),

@@ -518,3 +518,48 @@ async fn an_item_the_store_can_never_hold_is_final_413_not_503() {
         json!({"status": "rejected", "reason": "payload_too_large"})
     );
 }
+
+#[tokio::test]
+async fn the_source_allowlist_is_checked_on_every_http_door_and_never_trusts_the_client() {
+    let allow = [("ALLOWED_SOURCE_CIDRS", "52.0.0.0/8, 2600:1f18::/32")];
+    let h = sample::memory_handler(SchemeName::Genesys, &allow);
+    let outside = |door: FrontDoor, ip: &str| {
+        let body = format!(r#"{{"door":"{door:?}"}}"#);
+        let mut e = sample::signed_event(SchemeName::Genesys, door, body.as_bytes(), None, 0);
+        match door {
+            FrontDoor::ApiGatewayV1 => e["requestContext"]["identity"]["sourceIp"] = json!(ip),
+            FrontDoor::Alb { .. } => {
+                e["headers"]["x-forwarded-for"] = json!(format!("52.1.1.1, {ip}"))
+            }
+            _ => e["requestContext"]["http"]["sourceIp"] = json!(ip),
+        }
+        e
+    };
+    for door in [
+        FrontDoor::ApiGatewayV1,
+        FrontDoor::ApiGatewayV2,
+        FrontDoor::FunctionUrl,
+        FrontDoor::Alb { multi_value: false },
+    ] {
+        // The client put an allowed address first; only the door's own counts.
+        let (status, reply) = answer(&h, &outside(door, "9.9.9.9"), 0).await;
+        assert_eq!(
+            (status, reply),
+            (403, json!({"error": "forbidden_source"})),
+            "{door:?}"
+        );
+        let (status, _) = answer(&h, &outside(door, "2600:1f18::7"), 0).await;
+        assert_eq!(status, 200, "{door:?} from an allowed IPv6 address");
+    }
+    assert_eq!(h.store().len(), 4);
+    // No address at all is outside a non-empty allowlist.
+    let mut e = sample::signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
+    e["requestContext"]["http"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sourceIp");
+    assert_eq!(answer(&h, &e, 0).await.0, 403);
+    // Partner events are not affected.
+    let event = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, 0);
+    assert_eq!(answer(&h, &event, 0).await.1["status"], "accepted");
+}

@@ -5,10 +5,13 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
+use super::Limits;
 use super::body::Text;
 use super::headers::{HttpDelivery, header_map};
 use super::partner::PartnerFields;
-use crate::error::Reject;
+use super::source::alb_source;
+use crate::error::{Reject, RejectCode};
+use std::net::IpAddr;
 
 /// Where a delivery came in. Decides how it is decoded and answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +91,29 @@ pub(super) type Shape<'a> = Invocation<'a, IgnoredAny, IgnoredAny, IgnoredAny>;
 #[derive(Deserialize)]
 struct RequestContext<'a> {
     elb: Option<IgnoredAny>,
-    http: Option<IgnoredAny>,
+    #[serde(borrow)]
+    http: Option<SourceIp<'a>>,
+    /// REST APIs report the caller here.
+    #[serde(borrow)]
+    identity: Option<SourceIp<'a>>,
     #[serde(rename = "domainName", borrow)]
     domain_name: Option<Cow<'a, str>>,
+}
+
+/// A `sourceIp` key, typed only when it is read.
+#[derive(Deserialize)]
+struct SourceIp<'a> {
+    #[serde(rename = "sourceIp", borrow)]
+    source_ip: Option<&'a RawValue>,
+}
+
+impl SourceIp<'_> {
+    fn address(&self) -> Option<IpAddr> {
+        serde_json::from_str::<&str>(self.source_ip?.get())
+            .ok()?
+            .parse()
+            .ok()
+    }
 }
 
 impl<Body, Flag, Field> Invocation<'_, Body, Flag, Field> {
@@ -142,10 +165,25 @@ impl<'a> Typed<'a> {
     pub(super) fn into_http(
         self,
         front_door: FrontDoor,
-        max_body: usize,
+        limits: &Limits,
     ) -> Result<HttpDelivery, Reject> {
         let headers =
             header_map(self.headers, self.multi_value_headers).map_err(|_| super::mismatch())?;
+        let ctx = self.request_context.as_ref();
+        let source = match front_door {
+            FrontDoor::Alb { .. } => {
+                let forwarded = headers.get_all("x-forwarded-for").iter().next_back();
+                alb_source(forwarded.and_then(|v| v.to_str().ok()))
+            }
+            FrontDoor::ApiGatewayV1 => ctx.and_then(|c| c.identity.as_ref()?.address()),
+            _ => ctx.and_then(|c| c.http.as_ref()?.address()),
+        };
+        if !limits.allowed_sources.allows(source) {
+            return Err(
+                RejectCode::ForbiddenSource.because("source address outside ALLOWED_SOURCE_CIDRS")
+            );
+        }
+        let max_body = limits.max_body_bytes;
         let path = match front_door {
             FrontDoor::ApiGatewayV2 | FrontDoor::FunctionUrl => self.raw_path,
             _ => self.path,

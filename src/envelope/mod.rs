@@ -7,11 +7,13 @@ mod body;
 mod front_door;
 mod headers;
 mod partner;
+mod source;
 
 pub use body::{body_bytes, topic};
 pub use front_door::FrontDoor;
 pub use headers::{HttpDelivery, MAX_HEADER_BYTES};
 pub use partner::{PARTNER_SCHEME, PartnerEvent};
+pub use source::{Allowlist, Cidr};
 
 use crate::error::{Reject, RejectCode};
 use front_door::{Shape, Typed};
@@ -25,6 +27,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Partner event sources accepted; a source must name something after it.
     pub source_prefix: String,
+    /// Networks HTTP deliveries may come from; partner events are exempt.
+    pub allowed_sources: Allowlist,
 }
 
 /// One invocation, read.
@@ -64,9 +68,7 @@ pub fn decode(event: &str, limits: &Limits) -> Option<Decoded> {
     let front_door = e.front_door()?;
     let read = match front_door {
         FrontDoor::EventBridge => partner::read(e.partner_fields(), limits).map(Decoded::Partner),
-        _ => e
-            .into_http(front_door, limits.max_body_bytes)
-            .map(Decoded::Http),
+        _ => e.into_http(front_door, limits).map(Decoded::Http),
     };
     Some(read.unwrap_or_else(|reject| Decoded::Refused { front_door, reject }))
 }
@@ -97,6 +99,7 @@ mod tests {
         Limits {
             max_body_bytes,
             source_prefix: "aws.partner/genesys.com/".into(),
+            allowed_sources: Allowlist::default(),
         }
     }
 
