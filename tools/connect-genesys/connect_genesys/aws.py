@@ -6,7 +6,7 @@ import time
 from contextlib import contextmanager
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from .progress import ToolError, say
 
@@ -30,7 +30,12 @@ def aws(what: str):
 
 
 def client(service: str):
-    return boto3.client(service)
+    try:
+        return boto3.client(service)
+    except NoRegionError:
+        raise ToolError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION") from None
+    except BotoCoreError as e:
+        raise ToolError(f"could not set up the AWS {service} client: {e}") from None
 
 
 class Stack:
