@@ -172,7 +172,7 @@ def rotate(args) -> str:
     refresh = args.refresh_seconds
     if refresh is None:
         raw = stack.parameters.get("SecretRefreshSeconds", "")
-        refresh = int(raw) if raw.strip().isdigit() else DEFAULT_REFRESH_SECONDS
+        refresh = float(raw) if raw.strip().isdigit() else DEFAULT_REFRESH_SECONDS
     retry = args.retry_window_seconds
     secret = Secret(stack.secret_arn())
     current, previous = secret.pair(args.integration)
@@ -209,7 +209,7 @@ def rotate(args) -> str:
         # again within one refresh interval (+1 s for a CreatedDate in whole
         # seconds).
         wait_until(secret.created + refresh + 1,
-                   f"every function instance to load the new secret (refresh interval {refresh}s)")
+                   f"every function instance to load the new secret (refresh interval {refresh:g}s)")
         say(f"switching Genesys integration {args.integration_id} to the new secret")
         genesys.update_open_integration(args.integration_id, None, current)
         switched_at = math.ceil(time.time())
@@ -218,8 +218,8 @@ def rotate(args) -> str:
         switched_at = math.ceil(time.time())
         secret.record_token(args.integration_id, current, switched_at)
     wait_until(switched_at + retry + refresh,
-               f"Genesys's retries signed with the old secret ({retry}s) and the refresh "
-               f"interval ({refresh}s)")
+               f"Genesys's retries signed with the old secret ({retry:g}s) and the refresh "
+               f"interval ({refresh:g}s)")
     secret.put_pair(args.integration, current, None)
     say("dropped the previous secret")
     scope = f" of integration {args.integration}" if args.integration else ""

@@ -1,5 +1,6 @@
 """Progress on stderr: plain lines, and waits shown as a countdown on a TTY or
 as periodic lines otherwise. Nothing here ever receives a secret."""
+import math
 import sys
 import time
 
@@ -38,7 +39,7 @@ def wait_until(deadline: float, what: str) -> None:
 
 
 def fmt(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, math.ceil(seconds))
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds}s"

@@ -15,6 +15,7 @@ model instances serialized by the SDK's own ApiClient, so their field names are
 the models' too.
 """
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -237,7 +238,10 @@ class GenesysStandIn:
         if id not in self.open_integrations:
             return self._not_found(f"open integration {id}")
         with self.lock:
-            self.patches.append({"id": id, "fields": sorted(body)})
+            token = body.get("outboundNotificationWebhookSignatureSecretToken")
+            self.patches.append({"id": id, "fields": sorted(body),
+                                 "token_sha256": hashlib.sha256(token.encode()).hexdigest()
+                                 if token is not None else None})
             if "outboundNotificationWebhookUrl" in body:
                 self.open_integrations[id]["url"] = body["outboundNotificationWebhookUrl"]
             if "outboundNotificationWebhookSignatureSecretToken" in body:
