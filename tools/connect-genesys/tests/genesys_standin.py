@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -87,6 +88,7 @@ class GenesysStandIn:
         # is write-only in Genesys: it is never returned.
         self.open_integrations: dict[str, dict] = {}
         self.patches: list[dict] = []
+        self.token_changes: list[tuple[str, float]] = []  # (integration id, when)
         # Integrations: id -> {"name", "type", "state", "config": {...}}
         self.integrations: dict[str, dict] = {}
         self.ip_ranges: list[dict] = []
@@ -246,6 +248,7 @@ class GenesysStandIn:
                 self.open_integrations[id]["url"] = body["outboundNotificationWebhookUrl"]
             if "outboundNotificationWebhookSignatureSecretToken" in body:
                 self.open_integrations[id]["token"] = body["outboundNotificationWebhookSignatureSecretToken"]
+                self.token_changes.append((id, time.time()))
         return 200, self._open(id)
 
     def org(self, **_):

@@ -301,7 +301,10 @@ class Invariant:
                 if now - instance[0] >= self.refresh:
                     instance[0], instance[1] = now, now_accepted
             if self.tokens and self.tokens[-1] != token:
-                self.replaced[self.tokens[-1]] = now
+                # When the stand-in changed it, not when this loop noticed.
+                with self.standin.lock:
+                    changed = [t for i, t in self.standin.token_changes if i == self.iid]
+                self.replaced[self.tokens[-1]] = changed[-1] if changed else now
             if not self.tokens or self.tokens[-1] != token:
                 self.tokens.append(token)
             signing = {token} | {t for t, until in self.replaced.items()
