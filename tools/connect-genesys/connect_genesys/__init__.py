@@ -1,0 +1,1 @@
+"""connect-genesys: wires Genesys Cloud to a deployed genesys-webhook stack."""

@@ -1,0 +1,219 @@
+"""The AWS side through boto3: the stack's outputs and parameters, the secret
+and its tags. Endpoints come from boto3's own AWS_ENDPOINT_URL[_<SERVICE>]."""
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from .progress import ToolError, say
+
+# The stack's own capabilities plus these: the template is a SAM template
+# (a transform) whose function role has a generated name.
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+TOKEN_TAG_PREFIX = "genesys-webhook:token:"
+
+
+@contextmanager
+def aws(what: str):
+    try:
+        yield
+    except ClientError as e:
+        err = e.response.get("Error", {})
+        raise ToolError(f"AWS refused to {what}: {err.get('Code', '?')}: "
+                        f"{err.get('Message', '')}".rstrip(": ")) from None
+    except BotoCoreError as e:
+        raise ToolError(f"could not {what}: {e}") from None
+
+
+def client(service: str):
+    try:
+        return boto3.client(service)
+    except NoRegionError:
+        raise ToolError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION") from None
+    except BotoCoreError as e:
+        raise ToolError(f"could not set up the AWS {service} client: {e}") from None
+
+
+class Stack:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cfn = client("cloudformation")
+        self.refresh()
+
+    def refresh(self) -> None:
+        with aws(f"describe stack {self.name}"):
+            self.desc = self.cfn.describe_stacks(StackName=self.name)["Stacks"][0]
+        self.outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in self.desc.get("Outputs", [])}
+        self.parameters = {p["ParameterKey"]: p.get("ParameterValue", "")
+                           for p in self.desc.get("Parameters", [])}
+
+    def output(self, key: str) -> str:
+        return self.outputs.get(key, "")
+
+    def webhook_url(self) -> str:
+        url = self.output("WebhookUrl") or self.output("FunctionUrlEndpoint")
+        if not url:
+            raise ToolError(f"stack {self.name} has neither a WebhookUrl nor a FunctionUrlEndpoint "
+                            "output: enable the HTTP API or the Function URL")
+        return url.rstrip("/")
+
+    def secret_arn(self) -> str:
+        arn = self.output("SecretArn")
+        if not arn:
+            raise ToolError(f"stack {self.name} has no SecretArn output")
+        return arn
+
+    def set_parameter(self, key: str, value: str, timeout: float = 1800, poll: float = 5) -> bool:
+        """Sets one parameter, every other one keeping its previous value, with
+        the previous template. Returns False (and changes nothing) when the
+        parameter already has that value."""
+        if key not in self.parameters:
+            raise ToolError(f"stack {self.name} has no parameter {key}: deploy a version of the "
+                            "template that has it first")
+        if self.parameters[key] == value:
+            return False
+        status = self.desc["StackStatus"]
+        if status.endswith("_IN_PROGRESS"):
+            raise ToolError(f"stack {self.name} is {status}; run again once it has finished")
+        params = [{"ParameterKey": k, "UsePreviousValue": True} for k in self.parameters if k != key]
+        params.append({"ParameterKey": key, "ParameterValue": value})
+        caps = sorted(set(self.desc.get("Capabilities") or []) | set(CAPABILITIES))
+        say(f"updating stack {self.name}: {key}")
+        with aws(f"update stack {self.name}"):
+            self.cfn.update_stack(StackName=self.name, UsePreviousTemplate=True,
+                                  Parameters=params, Capabilities=caps)
+        deadline = time.time() + timeout
+        last = None
+        while True:
+            self.refresh()
+            status = self.desc["StackStatus"]
+            if status != last:
+                say(f"  stack {self.name}: {status}")
+                last = status
+            if status == "UPDATE_COMPLETE":
+                return True
+            if not status.endswith("_IN_PROGRESS"):
+                raise ToolError(f"stack update ended in {status}: "
+                                f"{self.desc.get('StackStatusReason', 'see the stack events')}")
+            if time.time() > deadline:
+                raise ToolError(f"stack {self.name} still {status} after {int(timeout)}s")
+            time.sleep(poll)
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Secret:
+    """The webhook secret in Secrets Manager.
+
+    SecretString forms: a plain string; {"current", "previous"}; or
+    {"integrations": {name: {"current", "previous"} | string}}. A scope is
+    None (the top-level secret) or an integration name.
+    """
+
+    def __init__(self, arn: str) -> None:
+        self.arn = arn
+        self.sm = client("secretsmanager")
+        self.load()
+
+    def load(self) -> None:
+        with aws("read the webhook secret"):
+            value = self.sm.get_secret_value(SecretId=self.arn)
+        self.string = value.get("SecretString")
+        if self.string is None:
+            raise ToolError("the webhook secret has no SecretString")
+        self.created = value["CreatedDate"].timestamp()
+        self.doc = None
+        text = self.string.strip()
+        if text.startswith("{"):
+            try:
+                self.doc = json.loads(text)
+            except ValueError:
+                raise ToolError("the webhook secret looks like JSON but does not parse") from None
+            if not isinstance(self.doc, dict):
+                raise ToolError("the webhook secret's JSON is not an object")
+
+    @property
+    def has_integrations(self) -> bool:
+        return self.doc is not None and "integrations" in self.doc
+
+    def pair(self, scope: str | None) -> tuple[str, str | None]:
+        """(current, previous) for the scope."""
+        if scope is None:
+            if self.has_integrations:
+                raise ToolError("the secret holds several integrations ({\"integrations\": ...}): "
+                                f"name one with --integration ({', '.join(self.names())})")
+            if self.doc is None:
+                return self.string, None
+            entry = self.doc
+        else:
+            if not self.has_integrations:
+                raise ToolError(f"--integration {scope} given, but the secret does not hold "
+                                "several integrations ({\"integrations\": {...}})")
+            entry = self.doc["integrations"].get(scope)
+            if entry is None:
+                raise ToolError(f"the secret has no integration {scope} "
+                                f"(it has: {', '.join(self.names()) or 'none'})")
+            if isinstance(entry, str):
+                return entry, None
+        if not isinstance(entry, dict) or not isinstance(entry.get("current"), str) \
+                or not entry["current"]:
+            where = f"integration {scope}" if scope else "secret"
+            raise ToolError(f"the {where} is JSON without a non-empty \"current\"")
+        previous = entry.get("previous")
+        return entry["current"], previous if isinstance(previous, str) and previous else None
+
+    def names(self) -> list[str]:
+        if not self.has_integrations or not isinstance(self.doc["integrations"], dict):
+            return []
+        return sorted(self.doc["integrations"])
+
+    def put_pair(self, scope: str | None, current: str, previous: str | None) -> None:
+        """Stores the scope's secret, keeping every other integration as it is.
+        Without a previous value the top-level secret becomes a plain string
+        again, the form the stack creates."""
+        if scope is None:
+            if previous is None:
+                text = current
+            else:
+                text = json.dumps({"current": current, "previous": previous})
+        else:
+            doc = json.loads(json.dumps(self.doc))
+            entry = {"current": current}
+            if previous is not None:
+                entry["previous"] = previous
+            doc["integrations"][scope] = entry
+            text = json.dumps(doc)
+        with aws("store the webhook secret"):
+            self.sm.put_secret_value(SecretId=self.arn, SecretString=text)
+        self.load()
+
+    # Tags: what this tool last pushed to each Genesys integration.
+    def tags(self) -> dict:
+        with aws("read the webhook secret's tags"):
+            desc = self.sm.describe_secret(SecretId=self.arn)
+        return {t["Key"]: t["Value"] for t in desc.get("Tags", [])}
+
+    def token_record(self, integration_id: str) -> tuple[str | None, float | None]:
+        """(sha256 hex, epoch seconds) of the token last pushed to that Genesys
+        integration, or (None, None)."""
+        value = self.tags().get(TOKEN_TAG_PREFIX + integration_id)
+        if not value:
+            return None, None
+        fields = dict(part.split("=", 1) for part in value.split() if "=" in part)
+        try:
+            at = float(fields["at"]) if "at" in fields else None
+        except ValueError:
+            at = None
+        return fields.get("sha256"), at
+
+    def record_token(self, integration_id: str, token: str, at: float) -> None:
+        value = f"sha256={fingerprint(token)} at={int(at)}"
+        with aws("tag the webhook secret"):
+            self.sm.tag_resource(SecretId=self.arn,
+                                 Tags=[{"Key": TOKEN_TAG_PREFIX + integration_id, "Value": value}])
