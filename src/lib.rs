@@ -4,6 +4,7 @@
 //!
 //! Stages, in the order a delivery meets them: [`envelope`] → [`verify`] →
 //! [`dedup`] → [`respond`], wired by [`handler`] with [`config`] read once.
+//! [`relay`] publishes each recorded [`outbox`] item to an EventBridge bus.
 
 pub mod config;
 pub mod dedup;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod handler;
 pub mod metrics;
 pub mod outbox;
+pub mod relay;
 pub mod respond;
 pub mod sample;
 pub mod verify;

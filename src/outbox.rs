@@ -9,6 +9,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::dedup::Record;
 
+mod read;
+pub use read::{OutboxItem, Unreadable};
+
 /// The table's key: the delivery id.
 pub const DELIVERY_ID: &str = "pk";
 /// Unix seconds; the table's TTL attribute.
@@ -25,6 +28,8 @@ pub const SCHEME: &str = "scheme";
 pub const TOPIC: &str = "topic";
 /// A partner event's own `detail-type`.
 pub const DETAIL_TYPE: &str = "detail_type";
+/// Which integration the delivery came through, where the deployment names it.
+pub const INTEGRATION: &str = "integration";
 
 /// The write's condition. TTL deletion is lazy, so an expired item may still
 /// be there: the second clause lets a redelivery after expiry through.
