@@ -26,4 +26,6 @@ AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
 
 scripts/fuzz.sh 60
 
+tools/connect-genesys/run-tests.sh
+
 cargo test --workspace --all-targets --locked

@@ -4,7 +4,8 @@
 //!
 //! Stages, in the order a delivery meets them: [`envelope`] → [`verify`] →
 //! [`dedup`] → [`respond`], wired by [`handler`] with [`config`] read once.
-//! [`outbox`] owns the recorded item's layout.
+//! [`outbox`] owns the recorded item's layout; [`relay`] publishes each
+//! recorded item to an EventBridge bus.
 
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod handler;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;
+pub mod relay;
 pub mod respond;
 pub mod secrets;
 pub mod verify;

@@ -9,6 +9,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::dedup::Record;
 
+mod read;
+pub use read::{OutboxItem, Unreadable};
+
 /// The table's key: the delivery id.
 pub const DELIVERY_ID: &str = "pk";
 /// Unix seconds; the table's TTL attribute.

@@ -1,0 +1,206 @@
+//! Reading an outbox item back, from a stream record's image (the relay) or
+//! from `GetItem`/`Scan` (replay): both become a `serde_dynamo` item first, so
+//! one reader serves both.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+use serde_dynamo::{AttributeValue, Item};
+use thiserror::Error;
+
+use super::{
+    BODY, BODY_SHA256, DELIVERY_ID, DETAIL_TYPE, FRONT_DOOR, INTEGRATION, RECEIVED_AT, SCHEME,
+    TOPIC,
+};
+
+/// One recorded delivery, as the relay and replay publish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub delivery_id: String,
+    /// The stored RFC 3339 text.
+    pub received_at: String,
+    /// The same instant in Unix seconds.
+    pub received_at_unix: i64,
+    pub front_door: String,
+    pub scheme: String,
+    pub body: Vec<u8>,
+    pub body_sha256: Option<String>,
+    pub topic: Option<String>,
+    pub detail_type: Option<String>,
+    pub integration: Option<String>,
+}
+
+/// An item that is not an outbox item: an attribute missing or of the wrong
+/// type. Names the attribute, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("outbox item unreadable: {attribute} {problem}")]
+pub struct Unreadable {
+    pub attribute: &'static str,
+    pub problem: &'static str,
+}
+
+impl OutboxItem {
+    /// Reads the item an SDK call (`GetItem`, `Scan`) returned.
+    pub fn from_sdk(
+        item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<Self, Unreadable> {
+        Self::from_image(Item::from(item))
+    }
+
+    /// Reads a stream record's `NewImage`.
+    pub fn from_image(item: Item) -> Result<Self, Unreadable> {
+        let mut item = item.into_inner();
+        let received_at = string(&mut item, RECEIVED_AT)?;
+        let received_at_unix = DateTime::from_str(&received_at, DateTimeFormat::DateTime)
+            .map_err(|_| Unreadable {
+                attribute: RECEIVED_AT,
+                problem: "is not an RFC 3339 time",
+            })?
+            .secs();
+        let body = match item.remove(BODY) {
+            Some(AttributeValue::B(bytes)) => bytes,
+            Some(_) => return Err(wrong_type(BODY)),
+            None => return Err(missing(BODY)),
+        };
+        Ok(Self {
+            delivery_id: string(&mut item, DELIVERY_ID)?,
+            received_at,
+            received_at_unix,
+            front_door: string(&mut item, FRONT_DOOR)?,
+            scheme: string(&mut item, SCHEME)?,
+            body,
+            body_sha256: optional(&mut item, BODY_SHA256)?,
+            topic: optional(&mut item, TOPIC)?,
+            detail_type: optional(&mut item, DETAIL_TYPE)?,
+            integration: optional(&mut item, INTEGRATION)?,
+        })
+    }
+}
+
+fn string(
+    item: &mut HashMap<String, AttributeValue>,
+    name: &'static str,
+) -> Result<String, Unreadable> {
+    optional(item, name)?.ok_or_else(|| missing(name))
+}
+
+fn optional(
+    item: &mut HashMap<String, AttributeValue>,
+    name: &'static str,
+) -> Result<Option<String>, Unreadable> {
+    match item.remove(name) {
+        Some(AttributeValue::S(s)) => Ok(Some(s)),
+        Some(_) => Err(wrong_type(name)),
+        None => Ok(None),
+    }
+}
+
+fn missing(attribute: &'static str) -> Unreadable {
+    Unreadable {
+        attribute,
+        problem: "is missing",
+    }
+}
+
+fn wrong_type(attribute: &'static str) -> Unreadable {
+    Unreadable {
+        attribute,
+        problem: "has the wrong type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::Record;
+    use crate::outbox;
+
+    fn record(topic: Option<&'static str>) -> Record<'static> {
+        Record {
+            delivery_id: "d-1",
+            body: b"{\"a\":\"\\u00e9\"}",
+            body_sha256: "abc",
+            front_door: "apigw-v2",
+            scheme: "genesys",
+            topic,
+            detail_type: None,
+            integration: None,
+            received_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn reads_back_what_the_function_writes() {
+        let item = OutboxItem::from_sdk(outbox::item(&record(Some("v2.users.x")), 60)).unwrap();
+        assert_eq!(
+            item,
+            OutboxItem {
+                delivery_id: "d-1".into(),
+                received_at: "2023-11-14T22:13:20Z".into(),
+                received_at_unix: 1_700_000_000,
+                front_door: "apigw-v2".into(),
+                scheme: "genesys".into(),
+                body: b"{\"a\":\"\\u00e9\"}".to_vec(),
+                body_sha256: Some("abc".into()),
+                topic: Some("v2.users.x".into()),
+                detail_type: None,
+                integration: None,
+            }
+        );
+    }
+
+    #[test]
+    fn reads_a_stream_image_in_the_lambda_shape() {
+        let image: Item = serde_json::from_value(serde_json::json!({
+            "pk": {"S": "d-2"},
+            "received_at": {"S": "2026-11-24T12:00:00Z"},
+            "front_door": {"S": "eventbridge"},
+            "scheme": {"S": "eventbridge"},
+            "body": {"B": "eyJ4IjoxfQ=="},
+            "detail_type": {"S": "v2.users.{id}.presence"},
+            "integration": {"S": "main"},
+            "expires_at": {"N": "1"}
+        }))
+        .unwrap();
+        let item = OutboxItem::from_image(image).unwrap();
+        assert_eq!(item.body, b"{\"x\":1}");
+        assert_eq!(item.detail_type.as_deref(), Some("v2.users.{id}.presence"));
+        assert_eq!(item.integration.as_deref(), Some("main"));
+        assert_eq!(item.topic, None);
+    }
+
+    #[test]
+    fn names_what_is_wrong_and_never_a_value() {
+        let mut sdk = outbox::item(&record(None), 60);
+        sdk.remove(outbox::BODY);
+        assert_eq!(
+            OutboxItem::from_sdk(sdk).unwrap_err().to_string(),
+            "outbox item unreadable: body is missing"
+        );
+        let mut sdk = outbox::item(&record(None), 60);
+        sdk.insert(
+            outbox::RECEIVED_AT.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("secret-ish yesterday".into()),
+        );
+        let e = OutboxItem::from_sdk(sdk).unwrap_err().to_string();
+        assert!(e.contains("received_at") && !e.contains("yesterday"), "{e}");
+        let mut sdk = outbox::item(&record(None), 60);
+        sdk.insert(
+            outbox::TOPIC.into(),
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        );
+        assert_eq!(
+            OutboxItem::from_sdk(sdk).unwrap_err(),
+            Unreadable {
+                attribute: "topic",
+                problem: "has the wrong type"
+            }
+        );
+        assert_eq!(
+            OutboxItem::from_image(Item::from(HashMap::<String, AttributeValue>::new()))
+                .unwrap_err()
+                .problem,
+            "is missing"
+        );
+    }
+}

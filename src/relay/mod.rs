@@ -1,0 +1,530 @@
+//! The outbox relay: each delivery the function recorded, read from the
+//! table's stream, becomes one event on the user's EventBridge bus.
+//!
+//! [`entry`] turns an item into an entry, [`publish`] puts entries on the bus
+//! within its limits, and [`Relay`] answers a stream batch with the records
+//! that must be tried again.
+
+pub mod entry;
+pub mod metrics;
+pub mod publish;
+
+use std::time::Duration;
+
+use aws_lambda_events::dynamodb::Event;
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use serde_json::json;
+use thiserror::Error;
+
+use crate::error::ConfigError;
+use crate::outbox::OutboxItem;
+use entry::Entry;
+use metrics::{RelayMetrics, Tally};
+use publish::{
+    Bus, FailureQueue, MAX_QUEUE_MESSAGE_BYTES, MAX_REQUEST_BYTES, Published, QueueError, Timeouts,
+};
+
+/// The relay's settings, read once at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    pub bus_name: String,
+    pub source: String,
+    /// Where entries too large for the bus go; without it they fail.
+    pub failure_queue_url: Option<String>,
+    pub metrics_namespace: String,
+    pub timeouts: Timeouts,
+    /// The largest entry, and request, sent to the bus.
+    pub max_event_bytes: usize,
+}
+
+impl RelayConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// `lookup` returns a variable's value; an empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.is_empty());
+        let bus_name = get("OUTBOX_BUS_NAME")
+            .ok_or_else(|| ConfigError::new("OUTBOX_BUS_NAME", "is required"))?;
+        let source = get("OUTBOX_SOURCE").unwrap_or_else(|| "genesys-webhook".into());
+        if source.len() > 256 || source.starts_with("aws.") {
+            return Err(ConfigError::new(
+                "OUTBOX_SOURCE",
+                "must be at most 256 bytes and not start with aws.",
+            ));
+        }
+        let ms =
+            |var, default, min| number(&get, var, default, min, 60_000).map(Duration::from_millis);
+        let timeouts = Timeouts {
+            operation: ms("OUTBOX_TIMEOUT_MS", 5_000, 100)?,
+            attempt: ms("OUTBOX_ATTEMPT_TIMEOUT_MS", 2_000, 50)?,
+            connect: ms("OUTBOX_CONNECT_TIMEOUT_MS", 1_000, 50)?,
+            max_attempts: number(&get, "OUTBOX_MAX_ATTEMPTS", 3, 1, 10)? as u32,
+        };
+        let max_event_bytes = number(
+            &get,
+            "OUTBOX_MAX_EVENT_BYTES",
+            MAX_REQUEST_BYTES as u64,
+            1_024,
+            MAX_REQUEST_BYTES as u64,
+        )? as usize;
+        Ok(Self {
+            bus_name,
+            source,
+            failure_queue_url: get("FAILED_DELIVERIES_QUEUE_URL"),
+            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "GenesysWebhook".into()),
+            timeouts,
+            max_event_bytes,
+        })
+    }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ConfigError::new(var, format!("must be a whole number from {min} to {max}"))
+            }),
+    }
+}
+
+/// A batch the relay must not answer with item failures: Lambda retries it
+/// whole (and bisects it, where the mapping says so).
+#[derive(Debug, Error)]
+pub enum RelayError {
+    /// Every record failed, as Powertools' batch processor treats it.
+    #[error("all {0} records failed to publish")]
+    AllFailed(usize),
+    /// A failed record without a sequence number cannot be reported alone.
+    #[error("a failed record has no sequence number")]
+    NoSequenceNumber,
+}
+
+impl From<RelayError> for lambda_runtime::Diagnostic {
+    fn from(e: RelayError) -> Self {
+        Self {
+            error_type: "RelayFailed".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What the relay keeps of an item once its entry is built: enough to log
+/// it, or to name it on the failure queue when its entry cannot go there.
+struct Pending {
+    sequence_number: Option<String>,
+    received_at: String,
+    front_door: String,
+    scheme: String,
+    topic: Option<String>,
+    body_sha256: Option<String>,
+    body_bytes: usize,
+}
+
+pub struct Relay<B, Q> {
+    bus: B,
+    failure_queue: Option<Q>,
+    source: String,
+    max_event_bytes: usize,
+    metrics: RelayMetrics,
+}
+
+impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
+    pub fn new(config: &RelayConfig, bus: B, failure_queue: Option<Q>) -> Self {
+        Self {
+            bus,
+            failure_queue,
+            source: config.source.clone(),
+            max_event_bytes: config.max_event_bytes,
+            metrics: RelayMetrics::new(&config.metrics_namespace),
+        }
+    }
+
+    /// Publishes every INSERT and MODIFY of `event` and skips REMOVEs. Every
+    /// record the bus did not accept, and that did not go to the failure
+    /// queue instead, is reported by its sequence number; Lambda restarts
+    /// from the lowest one.
+    pub async fn handle(&self, event: Event) -> Result<DynamoDbEventResponse, RelayError> {
+        let total = event.records.len();
+        let mut skipped = 0;
+        let mut failed: Vec<Option<String>> = Vec::new();
+        let mut pending = Vec::new();
+        let mut entries = Vec::new();
+        for record in event.records {
+            let sequence_number = record.change.sequence_number;
+            if record.event_name == "REMOVE" {
+                skipped += 1;
+                continue;
+            }
+            match OutboxItem::from_image(record.change.new_image) {
+                Ok(item) => {
+                    entries.push(Entry::of(&item, &self.source));
+                    pending.push(Pending {
+                        sequence_number,
+                        received_at: item.received_at,
+                        front_door: item.front_door,
+                        scheme: item.scheme,
+                        topic: item.topic,
+                        body_sha256: item.body_sha256,
+                        body_bytes: item.body.len(),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(sequence_number, reason = %e, "relay failed");
+                    failed.push(sequence_number);
+                }
+            }
+        }
+
+        let results = publish::publish(&self.bus, &entries, self.max_event_bytes).await;
+        let published_at_ms = now_ms();
+        let mut tally = Tally::default();
+        for ((entry, p), result) in entries.iter().zip(&pending).zip(results) {
+            let reason = match result {
+                Published::Accepted => {
+                    tally.relayed += 1;
+                    let received_ms = u64::try_from(entry.time).unwrap_or(0) * 1_000;
+                    tally
+                        .lag_ms
+                        .push(published_at_ms.saturating_sub(received_ms));
+                    continue;
+                }
+                Published::TooLarge => match self.park(entry, p).await {
+                    Ok(()) => {
+                        tally.oversize += 1;
+                        continue;
+                    }
+                    Err(reason) => reason,
+                },
+                Published::Failed(reason) => reason,
+            };
+            tracing::warn!(
+                delivery_id = entry.delivery_id,
+                sequence_number = p.sequence_number,
+                reason,
+                "relay failed"
+            );
+            failed.push(p.sequence_number.clone());
+        }
+        tally.failed = failed.len();
+        tracing::info!(
+            records = total,
+            relayed = tally.relayed,
+            failed = tally.failed,
+            oversize = tally.oversize,
+            skipped,
+            max_lag_ms = tally.lag_ms.iter().max(),
+            "batch"
+        );
+        self.metrics.emit(&tally);
+
+        if !failed.is_empty() && failed.len() == total {
+            return Err(RelayError::AllFailed(total));
+        }
+        let batch_item_failures = failed
+            .into_iter()
+            .map(|seq| {
+                seq.map(|s| {
+                    let mut f = DynamoDbBatchItemFailure::default();
+                    f.item_identifier = Some(s);
+                    f
+                })
+                .ok_or(RelayError::NoSequenceNumber)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut response = DynamoDbEventResponse::default();
+        response.batch_item_failures = batch_item_failures;
+        Ok(response)
+    }
+
+    /// Sends an entry too large for the bus to the failure queue, whole; or,
+    /// when the queue cannot hold it either, the item's key and metadata.
+    async fn park(&self, entry: &Entry, p: &Pending) -> Result<(), String> {
+        let Some(queue) = &self.failure_queue else {
+            return Err("too large for the bus, and no failure queue".into());
+        };
+        let whole = format!(
+            r#"{{"reason":"too_large","entryBytes":{},"entry":{}}}"#,
+            entry.size(),
+            entry.to_json()
+        );
+        if whole.len() <= MAX_QUEUE_MESSAGE_BYTES {
+            match queue.send(whole).await {
+                Ok(()) => {
+                    tracing::warn!(
+                        delivery_id = entry.delivery_id,
+                        entry_bytes = entry.size(),
+                        "too large for the bus: sent whole to the failure queue"
+                    );
+                    return Ok(());
+                }
+                Err(QueueError::Unavailable(e)) => return Err(e),
+                Err(QueueError::Refused(_)) => {}
+            }
+        }
+        let key_only = json!({
+            "reason": "too_large",
+            "entryBytes": entry.size(),
+            "entryOmitted": true,
+            "deliveryId": entry.delivery_id,
+            "receivedAt": p.received_at,
+            "frontDoor": p.front_door,
+            "scheme": p.scheme,
+            "topic": p.topic,
+            "detailType": entry.detail_type,
+            "bodySha256": p.body_sha256,
+            "bodyBytes": p.body_bytes,
+        });
+        match queue.send(key_only.to_string()).await {
+            Ok(()) => {
+                tracing::warn!(
+                    delivery_id = entry.delivery_id,
+                    entry_bytes = entry.size(),
+                    "too large for the bus and the failure queue: sent its key only; the item stays in the table until it expires"
+                );
+                Ok(())
+            }
+            Err(QueueError::Refused(e) | QueueError::Unavailable(e)) => Err(e),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::publish::tests::FakeBus;
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct FakeQueue {
+        sent: Mutex<Vec<String>>,
+        refuse_over: Option<usize>,
+    }
+
+    impl FailureQueue for FakeQueue {
+        async fn send(&self, body: String) -> Result<(), QueueError> {
+            if self.refuse_over.is_some_and(|n| body.len() > n) {
+                return Err(QueueError::Refused("InvalidMessageContents".into()));
+            }
+            self.sent.lock().unwrap().push(body);
+            Ok(())
+        }
+    }
+
+    fn config(max_event_bytes: usize) -> RelayConfig {
+        RelayConfig {
+            max_event_bytes,
+            ..RelayConfig::from_lookup(|k| (k == "OUTBOX_BUS_NAME").then(|| "bus".into())).unwrap()
+        }
+    }
+
+    fn record(name: &str, seq: &str, id: &str, body: &str) -> serde_json::Value {
+        use base64::Engine as _;
+        json!({
+            "eventID": seq,
+            "eventName": name,
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1_795_521_600.0,
+                "Keys": {"pk": {"S": id}},
+                "NewImage": if name == "REMOVE" { json!(null) } else { json!({
+                    "pk": {"S": id},
+                    "received_at": {"S": "2026-11-24T12:00:00Z"},
+                    "front_door": {"S": "apigw-v2"},
+                    "scheme": {"S": "genesys"},
+                    "body": {"B": base64::engine::general_purpose::STANDARD.encode(body)},
+                    "body_sha256": {"S": "00"},
+                    "expires_at": {"N": "1795526000"}
+                })},
+                "SequenceNumber": seq,
+                "SizeBytes": 100,
+                "StreamViewType": "NEW_IMAGE"
+            }
+        })
+    }
+
+    fn event(records: Vec<serde_json::Value>) -> Event {
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    }
+
+    fn reported(r: &DynamoDbEventResponse) -> Vec<&str> {
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_deref().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn config_needs_a_bus_and_bounds_its_numbers() {
+        let e = RelayConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(e.var, "OUTBOX_BUS_NAME");
+        let c = config(MAX_REQUEST_BYTES);
+        assert_eq!(c.source, "genesys-webhook");
+        assert_eq!(c.failure_queue_url, None);
+        assert_eq!(c.timeouts, Timeouts::default());
+        for (var, value) in [
+            ("OUTBOX_TIMEOUT_MS", "7"),
+            ("OUTBOX_MAX_ATTEMPTS", "11"),
+            ("OUTBOX_MAX_EVENT_BYTES", "1000001"),
+            ("OUTBOX_SOURCE", "aws.events"),
+        ] {
+            let e = RelayConfig::from_lookup(|k| match k {
+                "OUTBOX_BUS_NAME" => Some("bus".into()),
+                k if k == var => Some(value.into()),
+                _ => None,
+            })
+            .unwrap_err();
+            assert_eq!(e.var, var);
+            assert!(!e.to_string().contains(value), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn removes_are_skipped_and_the_rest_published() {
+        let relay = Relay::new(
+            &config(MAX_REQUEST_BYTES),
+            FakeBus::default(),
+            None::<FakeQueue>,
+        );
+        let answer = relay
+            .handle(event(vec![
+                record("INSERT", "100", "a", "{}"),
+                record("REMOVE", "200", "a", ""),
+                record("MODIFY", "300", "b", "[]"),
+            ]))
+            .await
+            .unwrap();
+        assert!(answer.batch_item_failures.is_empty());
+        assert_eq!(*relay.bus.requests.lock().unwrap(), vec![vec!["a", "b"]]);
+    }
+
+    #[tokio::test]
+    async fn exactly_the_refused_records_are_reported() {
+        let bus = FakeBus {
+            refuse: vec!["b".into(), "d".into()],
+            ..FakeBus::default()
+        };
+        let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, None::<FakeQueue>);
+        let answer = relay
+            .handle(event(vec![
+                record("INSERT", "1", "a", "{}"),
+                record("INSERT", "2", "b", "{}"),
+                record("INSERT", "3", "c", "{}"),
+                record("MODIFY", "4", "d", "{}"),
+            ]))
+            .await
+            .unwrap();
+        assert_eq!(reported(&answer), ["2", "4"]);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_item_is_reported_not_published() {
+        let mut broken = record("INSERT", "7", "x", "{}");
+        broken["dynamodb"]["NewImage"]["body"] = json!({"S": "not binary"});
+        let relay = Relay::new(
+            &config(MAX_REQUEST_BYTES),
+            FakeBus::default(),
+            None::<FakeQueue>,
+        );
+        let answer = relay
+            .handle(event(vec![record("INSERT", "6", "ok", "{}"), broken]))
+            .await
+            .unwrap();
+        assert_eq!(reported(&answer), ["7"]);
+        assert_eq!(*relay.bus.requests.lock().unwrap(), vec![vec!["ok"]]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_failed_whole_is_an_error() {
+        let bus = FakeBus {
+            down: true,
+            ..FakeBus::default()
+        };
+        let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, None::<FakeQueue>);
+        let e = relay
+            .handle(event(vec![
+                record("INSERT", "1", "a", "{}"),
+                record("INSERT", "2", "b", "{}"),
+            ]))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RelayError::AllFailed(2)));
+    }
+
+    #[tokio::test]
+    async fn an_oversize_entry_goes_whole_to_the_failure_queue() {
+        let big = format!("{{\"text\":\"{}\"}}", "é".repeat(800));
+        let queue = FakeQueue::default();
+        let relay = Relay::new(&config(1_024), FakeBus::default(), Some(queue));
+        let answer = relay
+            .handle(event(vec![
+                record("INSERT", "1", "small", "{}"),
+                record("INSERT", "2", "big", &big),
+            ]))
+            .await
+            .unwrap();
+        assert!(answer.batch_item_failures.is_empty());
+        assert_eq!(*relay.bus.requests.lock().unwrap(), vec![vec!["small"]]);
+        let sent = relay.failure_queue.as_ref().unwrap().sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        let msg: serde_json::Value = serde_json::from_str(&sent[0]).unwrap();
+        assert_eq!(msg["reason"], "too_large");
+        assert_eq!(msg["entry"]["deliveryId"], "big");
+        assert_eq!(msg["entry"]["detail"]["body"]["text"], "é".repeat(800));
+        assert!(sent[0].contains(&big));
+    }
+
+    #[tokio::test]
+    async fn the_key_alone_when_the_queue_cannot_hold_the_entry() {
+        let big = format!("{{\"text\":\"{}\"}}", "x".repeat(3_000));
+        let queue = FakeQueue {
+            refuse_over: Some(2_000),
+            ..FakeQueue::default()
+        };
+        let relay = Relay::new(&config(1_024), FakeBus::default(), Some(queue));
+        let answer = relay
+            .handle(event(vec![record("INSERT", "1", "big", &big)]))
+            .await
+            .unwrap();
+        assert!(answer.batch_item_failures.is_empty());
+        let sent = relay.failure_queue.as_ref().unwrap().sent.lock().unwrap();
+        let msg: serde_json::Value = serde_json::from_str(&sent[0]).unwrap();
+        assert_eq!(msg["entryOmitted"], true);
+        assert_eq!(msg["deliveryId"], "big");
+        assert_eq!(msg["receivedAt"], "2026-11-24T12:00:00Z");
+        assert_eq!(msg["bodyBytes"], big.len());
+        assert!(!sent[0].contains("xxxx"));
+    }
+
+    #[tokio::test]
+    async fn without_a_failure_queue_an_oversize_entry_fails() {
+        let big = format!("{{\"text\":\"{}\"}}", "x".repeat(3_000));
+        let relay = Relay::new(&config(1_024), FakeBus::default(), None::<FakeQueue>);
+        let answer = relay
+            .handle(event(vec![
+                record("INSERT", "1", "big", &big),
+                record("INSERT", "2", "small", "{}"),
+            ]))
+            .await
+            .unwrap();
+        assert_eq!(reported(&answer), ["1"]);
+    }
+}

@@ -1,0 +1,321 @@
+//! `genesys-replay`: publishes recorded deliveries from the outbox table to
+//! an EventBridge bus again, exactly as the relay publishes them. For a
+//! person at a terminal; consumers deduplicate on `deliveryId`, so
+//! publishing a delivery twice is safe.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_dynamodb::types::AttributeValue;
+use genesys_webhook::outbox::{self, OutboxItem};
+use genesys_webhook::relay::entry::Entry;
+use genesys_webhook::relay::publish::{
+    EventBridgeBus, MAX_REQUEST_BYTES, Published, Timeouts, publish,
+};
+
+const USAGE: &str = "\
+usage: genesys-replay --table TABLE --bus BUS [--source SOURCE]
+                      (--id ID [--id ID ...] | --from RFC3339 --to RFC3339)
+                      [--dry-run]
+
+Publishes recorded deliveries to BUS again, as the relay does: by delivery
+id (GetItem), or every delivery received from --from to --to inclusive (a
+Scan of the table). --dry-run lists what would be published.
+Endpoints and credentials come from the usual AWS settings.";
+
+#[derive(Debug, PartialEq, Eq)]
+enum Selection {
+    Ids(Vec<String>),
+    /// `received_at` bounds, inclusive, in the stored text form.
+    Range(String, String),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Args {
+    table: String,
+    bus: String,
+    source: String,
+    selection: Selection,
+    dry_run: bool,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let (mut table, mut bus, mut from, mut to) = (None, None, None, None);
+    let mut source = "genesys-webhook".to_owned();
+    let mut ids = Vec::new();
+    let mut dry_run = false;
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--table" => table = Some(value()?),
+            "--bus" => bus = Some(value()?),
+            "--source" => source = value()?,
+            "--id" => ids.push(value()?),
+            "--from" => from = Some(instant(&value()?, "--from", true)?),
+            "--to" => to = Some(instant(&value()?, "--to", false)?),
+            "--dry-run" => dry_run = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let selection = match (ids.is_empty(), from, to) {
+        (false, None, None) => Selection::Ids(ids),
+        (true, Some(from), Some(to)) if from <= to => Selection::Range(from, to),
+        (true, Some(_), Some(_)) => return Err("--from is after --to".into()),
+        _ => return Err("give --id, or both --from and --to".into()),
+    };
+    Ok(Args {
+        table: table.ok_or("--table is required")?,
+        bus: bus.ok_or("--bus is required")?,
+        source,
+        selection,
+        dry_run,
+    })
+}
+
+/// An RFC 3339 time as the stored `received_at` text, which is whole
+/// seconds: a lower bound rounds up, an upper bound down.
+fn instant(text: &str, flag: &str, lower: bool) -> Result<String, String> {
+    let t = DateTime::from_str(text, DateTimeFormat::DateTimeWithOffset)
+        .map_err(|_| format!("{flag} is not an RFC 3339 time: {text}"))?;
+    let secs = t.secs() + i64::from(lower && t.subsec_nanos() > 0);
+    Ok(outbox::timestamp(secs))
+}
+
+/// Counts shown while running and at the end.
+struct Progress {
+    tty: bool,
+    found: usize,
+    published: usize,
+    failed: usize,
+    last_line: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+            found: 0,
+            published: 0,
+            failed: 0,
+            last_line: Instant::now(),
+        }
+    }
+
+    fn counts(&self) -> String {
+        format!(
+            "found {}, published {}, failed {}",
+            self.found, self.published, self.failed
+        )
+    }
+
+    /// A counter redrawn in place on a terminal; a line every few seconds
+    /// otherwise.
+    fn show(&mut self) {
+        if self.tty {
+            eprint!("\r\x1b[K{}", self.counts());
+            let _ = std::io::stderr().flush();
+        } else if self.last_line.elapsed() >= Duration::from_secs(5) {
+            eprintln!("{}", self.counts());
+            self.last_line = Instant::now();
+        }
+    }
+
+    /// A message on its own line, clear of the counter.
+    fn note(&self, message: &str) {
+        self.clear();
+        eprintln!("{message}");
+    }
+
+    fn clear(&self) {
+        if self.tty {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+struct Replay {
+    bus: EventBridgeBus,
+    source: String,
+    dry_run: bool,
+    progress: Progress,
+}
+
+impl Replay {
+    /// Publishes one page of items read from the table.
+    async fn page(&mut self, items: Vec<HashMap<String, AttributeValue>>) {
+        let mut entries = Vec::new();
+        for raw in items {
+            let id = raw
+                .get(outbox::DELIVERY_ID)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            self.progress.found += 1;
+            match OutboxItem::from_sdk(raw) {
+                Ok(item) => entries.push(Entry::of(&item, &self.source)),
+                Err(e) => {
+                    self.progress.failed += 1;
+                    self.progress.note(&format!("failed: {id}: {e}"));
+                }
+            }
+        }
+        if self.dry_run {
+            for e in &entries {
+                println!(
+                    "{}\t{}\t{}",
+                    e.delivery_id,
+                    e.detail_type,
+                    outbox::timestamp(e.time)
+                );
+            }
+        } else {
+            for (e, result) in entries
+                .iter()
+                .zip(publish(&self.bus, &entries, MAX_REQUEST_BYTES).await)
+            {
+                match result {
+                    Published::Accepted => self.progress.published += 1,
+                    Published::Failed(reason) => {
+                        self.progress.failed += 1;
+                        self.progress
+                            .note(&format!("failed: {}: {reason}", e.delivery_id));
+                    }
+                    Published::TooLarge => {
+                        self.progress.failed += 1;
+                        self.progress.note(&format!(
+                            "failed: {}: {} bytes, larger than an event may be",
+                            e.delivery_id,
+                            e.size()
+                        ));
+                    }
+                }
+            }
+        }
+        self.progress.show();
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let table = aws_sdk_dynamodb::Client::new(&sdk);
+    let mut replay = Replay {
+        bus: EventBridgeBus::new(&sdk, Timeouts::default(), args.bus.clone()),
+        source: args.source.clone(),
+        dry_run: args.dry_run,
+        progress: Progress::new(),
+    };
+    if let Err(e) = run(&args, &table, &mut replay).await {
+        replay.progress.note(&format!("stopped: {e}"));
+        replay.progress.failed += 1;
+    }
+    let p = &replay.progress;
+    p.clear();
+    let dry = if args.dry_run { " (dry run)" } else { "" };
+    println!("{}{dry}", p.counts());
+    if p.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn run(
+    args: &Args,
+    table: &aws_sdk_dynamodb::Client,
+    replay: &mut Replay,
+) -> Result<(), String> {
+    match &args.selection {
+        Selection::Ids(ids) => {
+            let mut items = Vec::new();
+            for id in ids {
+                let got = table
+                    .get_item()
+                    .table_name(&args.table)
+                    .key(outbox::DELIVERY_ID, AttributeValue::S(id.clone()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| DisplayErrorContext(e).to_string())?;
+                match got.item {
+                    Some(item) => items.push(item),
+                    None => {
+                        replay.progress.failed += 1;
+                        replay.progress.note(&format!("not found: {id}"));
+                    }
+                }
+            }
+            replay.page(items).await;
+        }
+        Selection::Range(from, to) => {
+            let mut pages = table
+                .scan()
+                .table_name(&args.table)
+                .filter_expression("#received BETWEEN :from AND :to")
+                .expression_attribute_names("#received", outbox::RECEIVED_AT)
+                .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                .consistent_read(true)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| DisplayErrorContext(e).to_string())?;
+                replay.page(page.items.unwrap_or_default()).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Result<Args, String> {
+        parse(s.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn ids_or_a_range() {
+        let a = args("--table t --bus b --id x --id y --dry-run").unwrap();
+        assert_eq!(a.selection, Selection::Ids(vec!["x".into(), "y".into()]));
+        assert!(a.dry_run);
+        assert_eq!(a.source, "genesys-webhook");
+        let a = args("--table t --bus b --source s --from 2026-11-24T12:00:00.5+01:00 --to 2026-11-24T12:30:59.9Z")
+            .unwrap();
+        assert_eq!(
+            a.selection,
+            Selection::Range("2026-11-24T11:00:01Z".into(), "2026-11-24T12:30:59Z".into())
+        );
+        assert_eq!(a.source, "s");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        for bad in [
+            "--bus b --id x",
+            "--table t --id x",
+            "--table t --bus b",
+            "--table t --bus b --id x --from 2026-11-24T12:00:00Z --to 2026-11-24T12:00:00Z",
+            "--table t --bus b --from 2026-11-24T12:00:00Z",
+            "--table t --bus b --from 2026-11-25T00:00:00Z --to 2026-11-24T00:00:00Z",
+            "--table t --bus b --from yesterday --to 2026-11-24T00:00:00Z",
+            "--table t --bus b --id",
+            "--table t --bus b --id x --verbose",
+        ] {
+            assert!(args(bad).is_err(), "{bad}");
+        }
+    }
+}
