@@ -11,5 +11,5 @@ fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-local.txt
 export PATH="$PWD/.venv/bin:$PATH"
 
-cargo build -p genesys-sign --bin genesys-webhook
+cargo build -p genesys-webhook -p genesys-sign --bins
 exec .venv/bin/python scripts/run_local.py
