@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::outcome::Outcome;
 use crate::respond::{self, Reply};
 use crate::verify::Scheme;
+use crate::verify::diagnose::{self, Diagnosis};
 
 pub struct Handler<S> {
     scheme: Box<dyn Scheme>,
@@ -34,6 +35,8 @@ struct Report<'a> {
     outcome: Outcome,
     /// How long the store write took, when one was made.
     store_ms: Option<f64>,
+    /// Why a signature failed, for the log's `reason`.
+    diagnosis: Option<Diagnosis>,
 }
 
 impl<S: Store> Handler<S> {
@@ -76,6 +79,7 @@ impl<S: Store> Handler<S> {
                 delivery_id: None,
                 outcome: Outcome::Rejected(reject),
                 store_ms: None,
+                diagnosis: None,
             }),
         };
         respond::reply(front_door, outcome, self.retry_after_seconds)
@@ -91,20 +95,22 @@ impl<S: Store> Handler<S> {
     async fn verify_and_record(&self, delivery: &HttpDelivery, now: i64) -> Outcome {
         let scheme = self.scheme.name().as_str();
         let front_door = delivery.front_door.as_str();
-        let rejected = |reject| Report {
+        let rejected = |reject, diagnosis| Report {
             front_door,
             scheme,
             delivery_id: None,
             outcome: Outcome::Rejected(reject),
             store_ms: None,
+            diagnosis,
         };
         if let Err(reject) = self.scheme.verify(delivery, now) {
-            return self.report(rejected(reject));
+            let diagnosis = diagnose::diagnose(&*self.scheme, delivery, &reject, now, &[]);
+            return self.report(rejected(reject, diagnosis));
         }
         let body_sha256 = hex::encode(Sha256::digest(&delivery.body));
         let delivery_id = match self.delivery_id(delivery, &body_sha256) {
             Ok(id) => id,
-            Err(reject) => return self.report(rejected(reject)),
+            Err(reject) => return self.report(rejected(reject, None)),
         };
         let topic = envelope::topic(&delivery.body);
         let record = Record {
@@ -137,7 +143,8 @@ impl<S: Store> Handler<S> {
 
     /// The scheme's signed id, else the delivery-id header where the scheme
     /// honours one, else a hash of the exact body (Open Messaging sends no id,
-    /// and a message and its receipts share `id`).
+    /// and a message and its receipts share `id`). A comma in the header is
+    /// a repeat that HTTP API or a Function URL joined, never an id.
     fn delivery_id(&self, d: &HttpDelivery, body_sha256: &str) -> Result<String, Reject> {
         let named = match self.scheme.delivery_id(d)? {
             Some(id) if !id.is_empty() => Some(id),
@@ -147,6 +154,9 @@ impl<S: Store> Handler<S> {
             _ => None,
         };
         match named {
+            Some(id) if id.contains(',') => {
+                Err(RejectCode::Malformed.because("delivery-id header repeated"))
+            }
             Some(id) if id.len() > MAX_DELIVERY_ID_BYTES => {
                 Err(RejectCode::Malformed.because("delivery id too long"))
             }
@@ -182,6 +192,7 @@ impl<S: Store> Handler<S> {
             delivery_id: Some(record.delivery_id),
             outcome,
             store_ms: Some(store_ms),
+            diagnosis: None,
         })
     }
 
@@ -194,10 +205,12 @@ impl<S: Store> Handler<S> {
             delivery_id,
             outcome,
             store_ms,
+            diagnosis,
         } = report;
-        let reason = match &outcome {
-            Outcome::Rejected(r) => Some(r.to_string()),
-            Outcome::StoreUnavailable(e) => Some(e.to_string()),
+        let reason = match (&outcome, diagnosis) {
+            (Outcome::Rejected(r), Some(d)) => Some(format!("{} ({d})", r.code.as_str())),
+            (Outcome::Rejected(r), None) => Some(r.to_string()),
+            (Outcome::StoreUnavailable(e), _) => Some(e.to_string()),
             _ => None,
         };
         tracing::info!(
