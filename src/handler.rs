@@ -15,6 +15,7 @@ use crate::error::{InvocationError, Reject, RejectCode};
 use crate::metrics::Metrics;
 use crate::outcome::Outcome;
 use crate::respond::{self, Reply};
+use crate::verify::diagnose::{self, Diagnosis};
 use crate::verify::{LiveKeyring, Refresh, Scheme};
 
 pub struct Handler<S> {
@@ -35,6 +36,8 @@ struct Report<'a> {
     outcome: Outcome,
     /// How long the store write took, when one was made.
     store_ms: Option<f64>,
+    /// Why a signature failed, for the log's `reason`.
+    diagnosis: Option<Diagnosis>,
 }
 
 impl<S: Store> Handler<S> {
@@ -78,6 +81,7 @@ impl<S: Store> Handler<S> {
                 delivery_id: None,
                 outcome: Outcome::Rejected(reject),
                 store_ms: None,
+                diagnosis: None,
             }),
         };
         respond::reply(front_door, outcome, self.retry_after_seconds)
@@ -95,17 +99,18 @@ impl<S: Store> Handler<S> {
         let mut keyring = self.keys.get();
         let scheme = keyring.scheme_name().as_str();
         let front_door = delivery.front_door.as_str();
-        let rejected = |integration, reject| Report {
+        let rejected = |integration, reject, diagnosis| Report {
             front_door,
             scheme,
             integration,
             delivery_id: None,
             outcome: Outcome::Rejected(reject),
             store_ms: None,
+            diagnosis,
         };
         let mut verified = match keyring.for_path(&delivery.path) {
             Ok((_, s)) => s.verify(delivery, now),
-            Err(reject) => return self.report(rejected(None, reject)),
+            Err(reject) => return self.report(rejected(None, reject, None)),
         };
         // The secret may have been rotated since it was read: read it again
         // (at most once per recheck interval) before refusing for good.
@@ -122,15 +127,16 @@ impl<S: Store> Handler<S> {
         }
         let (integration, scheme_keyed) = match keyring.for_path(&delivery.path) {
             Ok(found) => found,
-            Err(reject) => return self.report(rejected(None, reject)),
+            Err(reject) => return self.report(rejected(None, reject, None)),
         };
         if let Err(reject) = verified {
-            return self.report(rejected(integration, reject));
+            let diagnosis = diagnose::diagnose(scheme_keyed, delivery, &reject, now, &[]);
+            return self.report(rejected(integration, reject, diagnosis));
         }
         let body_sha256 = hex::encode(Sha256::digest(&delivery.body));
         let delivery_id = match self.delivery_id(scheme_keyed, delivery, &body_sha256) {
             Ok(id) => id,
-            Err(reject) => return self.report(rejected(integration, reject)),
+            Err(reject) => return self.report(rejected(integration, reject, None)),
         };
         let topic = envelope::topic(&delivery.body);
         let record = Record {
@@ -173,7 +179,8 @@ impl<S: Store> Handler<S> {
 
     /// The scheme's signed id, else the delivery-id header where the scheme
     /// honours one, else a hash of the exact body (Open Messaging sends no id,
-    /// and a message and its receipts share `id`).
+    /// and a message and its receipts share `id`). A comma in the header is
+    /// a repeat that HTTP API or a Function URL joined, never an id.
     fn delivery_id(
         &self,
         scheme: &dyn Scheme,
@@ -188,6 +195,9 @@ impl<S: Store> Handler<S> {
             _ => None,
         };
         match named {
+            Some(id) if id.contains(',') => {
+                Err(RejectCode::Malformed.because("delivery-id header repeated"))
+            }
             Some(id) if id.len() > MAX_DELIVERY_ID_BYTES => {
                 Err(RejectCode::Malformed.because("delivery id too long"))
             }
@@ -224,6 +234,7 @@ impl<S: Store> Handler<S> {
             delivery_id: Some(record.delivery_id),
             outcome,
             store_ms: Some(store_ms),
+            diagnosis: None,
         })
     }
 
@@ -237,10 +248,12 @@ impl<S: Store> Handler<S> {
             delivery_id,
             outcome,
             store_ms,
+            diagnosis,
         } = report;
-        let reason = match &outcome {
-            Outcome::Rejected(r) => Some(r.to_string()),
-            Outcome::StoreUnavailable(e) => Some(e.to_string()),
+        let reason = match (&outcome, diagnosis) {
+            (Outcome::Rejected(r), Some(d)) => Some(format!("{} ({d})", r.code.as_str())),
+            (Outcome::Rejected(r), None) => Some(r.to_string()),
+            (Outcome::StoreUnavailable(e), _) => Some(e.to_string()),
             _ => None,
         };
         tracing::info!(

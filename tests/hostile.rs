@@ -103,7 +103,7 @@ fn catalogue() -> Vec<Case> {
         "signature header of 10 KB",
         Genesys,
         with_header(Genesys, "x-genesys-signature", json!("a".repeat(10_000))),
-        malformed.clone(),
+        bad_sig.clone(),
     );
     add(
         "signature header of 4097 bytes",
@@ -113,7 +113,7 @@ fn catalogue() -> Vec<Case> {
             "x-genesys-signature",
             json!(format!("sha256={}", "0".repeat(4090))),
         ),
-        malformed.clone(),
+        bad_sig.clone(),
     );
     let mut many = signed(Genesys, FrontDoor::ApiGatewayV2);
     many["headers"]["x-genesys-signature"] = json!("sha256=00");
@@ -132,7 +132,7 @@ fn catalogue() -> Vec<Case> {
         "signature header twice in multiValueHeaders",
         Genesys,
         dup,
-        malformed.clone(),
+        bad_sig.clone(),
     );
     let mut dup_case = signed(Genesys, FrontDoor::ApiGatewayV1);
     dup_case["multiValueHeaders"]["x-genesys-signature"] = json!(["sha256=00"]);
@@ -140,7 +140,7 @@ fn catalogue() -> Vec<Case> {
         "signature header in two casings",
         Genesys,
         dup_case,
-        malformed.clone(),
+        bad_sig.clone(),
     );
     let mut empty_list = signed(Genesys, FrontDoor::Alb { multi_value: true });
     empty_list["multiValueHeaders"]["x-genesys-signature"] = json!([]);
@@ -154,13 +154,13 @@ fn catalogue() -> Vec<Case> {
         "non-ASCII signature header",
         Genesys,
         with_header(Genesys, "x-genesys-signature", json!("sha256=ÿÿ")),
-        malformed.clone(),
+        bad_sig.clone(),
     );
     add(
         "control character in a header",
         Genesys,
         with_header(Genesys, "x-genesys-signature", json!("sha256=\u{0}abc")),
-        malformed.clone(),
+        bad_sig.clone(),
     );
     add(
         "header map is a string",
@@ -347,7 +347,7 @@ fn catalogue() -> Vec<Case> {
             "x-genesys-signature",
             json!(format!("t={NOW},{}", vec![format!("s={s}"); 300].join(","))),
         ),
-        malformed.clone(),
+        bad_sig.clone(),
     );
     add(
         "timestamp an hour ahead",
@@ -373,7 +373,7 @@ fn catalogue() -> Vec<Case> {
             "webhook-signature",
             json!(vec![sw.clone(); 300].join(" ")),
         ),
-        malformed.clone(),
+        bad_sig.clone(),
     );
     let zeros = format!("v1,{}", STANDARD.encode([0u8; 32]));
     add(
@@ -567,6 +567,192 @@ fn catalogue() -> Vec<Case> {
             want,
         });
     }
+    cases.extend(signature_header_rules());
+    cases
+}
+
+/// Issue 13's header rules: anything wrong with a signed header is a
+/// signature failure (401); the unsigned delivery id and partner sources
+/// keep their own answers.
+fn signature_header_rules() -> Vec<Case> {
+    use SchemeName::*;
+    let mut cases = Vec::new();
+    let mut add = |name: &str, scheme: SchemeName, event: Value, want: Want| {
+        cases.push(Case {
+            name: name.into(),
+            scheme,
+            max_body: None,
+            event: event.to_string(),
+            want,
+        })
+    };
+    let bad_sig = Want::Http(401, "invalid_signature");
+    let malformed = Want::Http(400, "malformed_request");
+
+    let om = signature_value(OpenMessaging);
+    let mut twice = signed(OpenMessaging, FrontDoor::ApiGatewayV1);
+    twice["multiValueHeaders"]["X-Hub-Signature-256"] = json!([om.clone(), om.clone()]);
+    add(
+        "open-messaging signature sent twice",
+        OpenMessaging,
+        twice,
+        bad_sig.clone(),
+    );
+    add(
+        "open-messaging signature with a tab inside",
+        OpenMessaging,
+        with_header(
+            OpenMessaging,
+            "x-hub-signature-256",
+            json!(om.replace('=', "=\t")),
+        ),
+        bad_sig.clone(),
+    );
+    add(
+        "X-Hub-Signature-256 where genesys is pinned",
+        Genesys,
+        sample::wrap(
+            FrontDoor::ApiGatewayV2,
+            &headers(OpenMessaging, BODY),
+            BODY,
+            false,
+            NOW,
+        ),
+        Want::Http(401, "missing_signature"),
+    );
+    let compact: Value = serde_json::from_slice(BODY).unwrap();
+    let pretty = serde_json::to_vec_pretty(&compact).unwrap();
+    add(
+        "signed pretty-printed, delivered compact",
+        Genesys,
+        sample::wrap(
+            FrontDoor::ApiGatewayV2,
+            &headers(Genesys, &pretty),
+            BODY,
+            false,
+            NOW,
+        ),
+        bad_sig.clone(),
+    );
+
+    let sig = signature_value(Timestamped);
+    let s = sig.split(",s=").nth(1).unwrap().to_owned();
+    for (name, value) in [
+        (
+            "timestamped: only malformed signature entries",
+            format!("t={NOW},s=zz,junk,,v1=,s={}", &s[..20]),
+        ),
+        (
+            "timestamped: non-ASCII timestamp",
+            format!("t={NOW}é,s={s}"),
+        ),
+        (
+            "timestamped: control character",
+            format!("t={NOW},s={s}\u{1}"),
+        ),
+    ] {
+        add(
+            name,
+            Timestamped,
+            with_header(Timestamped, "x-genesys-signature", json!(value)),
+            bad_sig.clone(),
+        );
+    }
+
+    let sw = signature_value(StandardWebhooks);
+    add(
+        "standard-webhooks: only malformed and unknown-version signatures",
+        StandardWebhooks,
+        with_header(
+            StandardWebhooks,
+            "webhook-signature",
+            json!(format!("v1,zz v2,{} v1a,x v1, {}", &sw[3..], &sw[3..])),
+        ),
+        bad_sig.clone(),
+    );
+    let mut no_id = sample::signed_headers(
+        StandardWebhooks,
+        sample::TEST_SECRET_STANDARD,
+        BODY,
+        Some(""),
+        NOW,
+    )
+    .unwrap();
+    no_id.push(("X-Genesys-Delivery-Id".into(), "fresh-id".into()));
+    add(
+        "standard-webhooks: empty webhook-id, signed as such, with a delivery-id header",
+        StandardWebhooks,
+        sample::wrap(FrontDoor::ApiGatewayV2, &no_id, BODY, false, NOW),
+        bad_sig.clone(),
+    );
+    for (name, header, value) in [
+        (
+            "standard-webhooks: webhook-id of 5 KB",
+            "webhook-id",
+            json!("i".repeat(5000)),
+        ),
+        (
+            "standard-webhooks: non-ASCII webhook-id",
+            "webhook-id",
+            json!("msg_ü"),
+        ),
+        (
+            "standard-webhooks: control character in webhook-timestamp",
+            "webhook-timestamp",
+            json!(format!("{NOW}\u{0}")),
+        ),
+    ] {
+        add(
+            name,
+            StandardWebhooks,
+            with_header(StandardWebhooks, header, value),
+            bad_sig.clone(),
+        );
+    }
+    for (name, header) in [
+        ("standard-webhooks: webhook-id sent twice", "webhook-id"),
+        (
+            "standard-webhooks: webhook-timestamp sent twice",
+            "webhook-timestamp",
+        ),
+        (
+            "standard-webhooks: webhook-signature sent twice",
+            "webhook-signature",
+        ),
+    ] {
+        let mut e = signed(StandardWebhooks, FrontDoor::ApiGatewayV1);
+        let value = e["headers"][header].clone();
+        e["multiValueHeaders"][header] = json!([value.clone(), value]);
+        add(name, StandardWebhooks, e, bad_sig.clone());
+    }
+
+    for door in [FrontDoor::ApiGatewayV2, FrontDoor::FunctionUrl] {
+        let mut e = signed(Genesys, door);
+        e["headers"]["x-genesys-delivery-id"] = json!("msg_1,msg_2");
+        add(
+            &format!("delivery-id header joined with a comma ({})", door.as_str()),
+            Genesys,
+            e,
+            malformed.clone(),
+        );
+    }
+    let mut e = signed(Genesys, FrontDoor::ApiGatewayV1);
+    e["multiValueHeaders"]["X-Genesys-Delivery-Id"] = json!(["msg_1", "msg_2"]);
+    add(
+        "delivery-id header sent twice",
+        Genesys,
+        e,
+        malformed.clone(),
+    );
+
+    for source in ["aws.partner/genesys.com/", "aws.partner/genesys.com//"] {
+        add(
+            &format!("partner source {source:?} names no organisation"),
+            Genesys,
+            sample::partner_event("{}", "e-1", source, NOW),
+            Want::Partner("forbidden_source"),
+        );
+    }
     cases
 }
 
@@ -709,5 +895,12 @@ async fn no_secret_signature_or_body_reaches_the_log() {
     );
     for f in &forbidden {
         assert!(!text.contains(f.as_str()), "{f:?} appears in the log");
+    }
+    for diagnosed in [
+        "digest is hex where open-messaging expects base64",
+        "matches the body re-serialized",
+        "matches under open-messaging",
+    ] {
+        assert!(text.contains(diagnosed), "no {diagnosed:?} in the log");
     }
 }

@@ -563,3 +563,92 @@ async fn the_source_allowlist_is_checked_on_every_http_door_and_never_trusts_the
     let event = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, 0);
     assert_eq!(answer(&h, &event, 0).await.1["status"], "accepted");
 }
+
+/// The `reason` each kind of mismatch leaves in the delivery's log line,
+/// through the whole handler. The caller gets only the code.
+#[tokio::test]
+async fn every_mismatch_is_logged_with_its_reason() {
+    let logs = support::captured_logs();
+    let body: &[u8] = b"{\"type\":\"Text\",\"text\":\"reason-test\"}";
+    let at = SAMPLE_TIME;
+    let signed = |scheme, secret: &str, signed_body: &[u8], t| {
+        sample::signed_headers(scheme, secret, signed_body, Some("msg_r"), t).unwrap()
+    };
+    let hex = {
+        let h = signed(SchemeName::Genesys, sample::TEST_SECRET, body, at);
+        h.into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "X-Genesys-Signature" => ("X-Hub-Signature-256".to_owned(), v),
+                _ => (k, v),
+            })
+            .collect::<Vec<_>>()
+    };
+    let pretty =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(body).unwrap()).unwrap();
+    /// Pinned scheme, extra settings, headers sent, answer code, logged reason.
+    type ReasonCase<'a> = (
+        SchemeName,
+        &'a [(&'a str, &'a str)],
+        Vec<(String, String)>,
+        &'a str,
+        &'a str,
+    );
+    let cases: [ReasonCase; 6] = [
+        (
+            SchemeName::OpenMessaging,
+            &[],
+            hex,
+            "invalid_signature",
+            "digest is hex where open-messaging expects base64; it matches once decoded",
+        ),
+        (
+            SchemeName::Genesys,
+            &[],
+            signed(SchemeName::Genesys, sample::TEST_SECRET, &pretty, at),
+            "invalid_signature",
+            "matches the body re-serialized (pretty-printed, keys sorted): something between \
+             Genesys and AWS re-stringified the JSON",
+        ),
+        (
+            SchemeName::Genesys,
+            &[("WEBHOOK_SECRET", "genesys-webhook-test-secret \n")],
+            signed(SchemeName::Genesys, sample::TEST_SECRET, body, at),
+            "invalid_signature",
+            "matches the secret with surrounding whitespace removed: a pasted secret",
+        ),
+        (
+            SchemeName::Timestamped,
+            &[],
+            signed(SchemeName::Genesys, sample::TEST_SECRET, body, at),
+            "invalid_signature",
+            "matches under genesys (x-genesys-signature), but this deployment pins timestamped",
+        ),
+        (
+            SchemeName::Timestamped,
+            &[],
+            signed(SchemeName::Timestamped, sample::TEST_SECRET, body, at - 612),
+            "stale_timestamp",
+            "timestamp 612 s in the past, tolerance 300 s",
+        ),
+        (
+            SchemeName::Genesys,
+            &[],
+            signed(SchemeName::Genesys, "another-secret", body, at),
+            "invalid_signature",
+            "no secret matches",
+        ),
+    ];
+    for (scheme, extra, headers, code, reason) in cases {
+        let h = sample::memory_handler(scheme, extra);
+        let event = sample::wrap(FrontDoor::ApiGatewayV2, &headers, body, false, at);
+        let (status, answer) = answer(&h, &event, at).await;
+        assert_eq!((status, answer), (401, json!({"error": code})), "{reason}");
+        let logged = format!("{code} ({reason})");
+        assert!(
+            logs.text().contains(&logged),
+            "{logged:?} not in the log:\n{}",
+            logs.text()
+        );
+    }
+    assert!(!logs.text().contains("reason-test"));
+}

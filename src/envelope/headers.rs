@@ -119,10 +119,13 @@ struct AppendValues<'m> {
 }
 
 impl AppendValues<'_> {
-    fn push<E: de::Error>(&mut self, value: &str) -> Result<(), E> {
-        let value = HeaderValue::from_str(value).map_err(|_| E::custom("invalid header value"))?;
+    /// A value HTTP cannot carry (a control character) is kept as one opaque
+    /// non-ASCII byte: whoever reads that header refuses it as not visible
+    /// ASCII (401 for a signature header, 400 for the delivery id).
+    fn push(&mut self, value: &str) {
+        let value = HeaderValue::from_str(value)
+            .unwrap_or_else(|_| HeaderValue::from_bytes(b"\xff").expect("0xff is obs-text"));
         self.map.append(&self.name, value);
-        Ok(())
     }
 }
 
@@ -142,12 +145,13 @@ impl<'de> Visitor<'de> for AppendValues<'_> {
     }
 
     fn visit_str<E: de::Error>(mut self, value: &str) -> Result<(), E> {
-        self.push(value)
+        self.push(value);
+        Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         while let Some(Text(value)) = seq.next_element()? {
-            self.push(&value)?;
+            self.push(&value);
         }
         Ok(())
     }
@@ -207,6 +211,23 @@ mod tests {
             .header(&HeaderName::from_static("x-genesys-signature"))
             .unwrap_err();
         assert_eq!(err.code, RejectCode::Malformed);
+    }
+
+    #[test]
+    fn a_control_character_is_refused_by_whoever_reads_the_header() {
+        let d = http(v2(
+            "x",
+            json!({"x-a": "a\u{0}b", "x-b": "ok"}),
+            json!(""),
+            false,
+        ))
+        .unwrap();
+        let err = d.header(&HeaderName::from_static("x-a")).unwrap_err();
+        assert_eq!(err.code, RejectCode::Malformed);
+        assert_eq!(
+            d.header(&HeaderName::from_static("x-b")).unwrap(),
+            Some("ok")
+        );
     }
 
     #[test]

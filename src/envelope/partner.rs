@@ -54,7 +54,9 @@ pub(super) fn read(fields: PartnerFields<'_>, limits: &Limits) -> Result<Partner
     if detail.len() > limits.max_body_bytes {
         return Err(RejectCode::TooLarge.because("detail over MAX_BODY_BYTES"));
     }
-    let names_an_org = source.strip_prefix(limits.source_prefix.as_str()).is_some();
+    let names_an_org = source
+        .strip_prefix(limits.source_prefix.as_str())
+        .is_some_and(|org| !org.trim_matches('/').is_empty());
     if !names_an_org {
         return Err(RejectCode::ForbiddenSource.because("source outside EVENTBRIDGE_SOURCE_PREFIX"));
     }
@@ -134,6 +136,14 @@ mod tests {
             (with("resources", json!([1])), RejectCode::Malformed),
             (
                 with("source", json!("aws.partner/genesys.comx/y")),
+                RejectCode::ForbiddenSource,
+            ),
+            (
+                with("source", json!("aws.partner/genesys.com/")),
+                RejectCode::ForbiddenSource,
+            ),
+            (
+                with("source", json!("aws.partner/genesys.com//")),
                 RejectCode::ForbiddenSource,
             ),
             (

@@ -3,6 +3,7 @@
 //! Every scheme is HMAC-SHA256 with keys prepared once at init, compared in
 //! constant time through `Mac::verify_slice`.
 
+pub mod diagnose;
 mod genesys;
 mod keyring;
 mod open_messaging;
@@ -69,6 +70,13 @@ pub trait Scheme: Send + Sync {
         Ok(None)
     }
 
+    /// What the deployment pinned, so a diagnosis can build the scheme again
+    /// with other keys.
+    fn settings(&self) -> SchemeSettings;
+
+    /// The keys the scheme verifies with.
+    fn keys(&self) -> &Keys;
+
     /// Whether an unsigned delivery-id header may name a delivery that has
     /// no signed id. Where the sender never sends one, a header that appears
     /// was added on the way, and honouring it would let a captured delivery
@@ -93,20 +101,23 @@ pub fn scheme_for(
     settings: &SchemeSettings,
     secrets: &Secrets,
 ) -> Result<Box<dyn Scheme>, ConfigError> {
+    let keys = match settings.name {
+        SchemeName::StandardWebhooks => StandardWebhooks::keys(secrets)?,
+        _ => Keys::new(secrets),
+    };
+    Ok(keyed(settings, keys))
+}
+
+/// The scheme `settings` pin, with `keys` already prepared for it.
+pub fn keyed(settings: &SchemeSettings, keys: Keys) -> Box<dyn Scheme> {
     let header = settings.header.clone();
     let tolerance = settings.tolerance_seconds;
-    Ok(match settings.name {
-        SchemeName::Genesys => Box::new(Genesys::new(header, Keys::new(secrets))),
-        SchemeName::OpenMessaging => Box::new(OpenMessaging::new(header, Keys::new(secrets))),
-        SchemeName::Timestamped => {
-            Box::new(Timestamped::new(header, Keys::new(secrets), tolerance))
-        }
-        SchemeName::StandardWebhooks => Box::new(StandardWebhooks::new(
-            header,
-            StandardWebhooks::keys(secrets)?,
-            tolerance,
-        )),
-    })
+    match settings.name {
+        SchemeName::Genesys => Box::new(Genesys::new(header, keys)),
+        SchemeName::OpenMessaging => Box::new(OpenMessaging::new(header, keys)),
+        SchemeName::Timestamped => Box::new(Timestamped::new(header, keys, tolerance)),
+        SchemeName::StandardWebhooks => Box::new(StandardWebhooks::new(header, keys, tolerance)),
+    }
 }
 
 /// Most signatures one delivery may offer: enough for any rotation, few
@@ -116,36 +127,66 @@ pub const MAX_SIGNATURES: usize = 8;
 pub type Digest = [u8; 32];
 type HmacSha256 = Hmac<Sha256>;
 
+/// How a secret may have been mangled when it was pasted somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pasted {
+    /// Our copy has whitespace around it that the sender's lacks.
+    WhitespaceRemoved,
+    /// The sender's copy ends with a line break ours lacks.
+    NewlineAdded,
+}
+
 /// One HMAC state per secret, keyed once so no request pays the key schedule.
+/// The pasted variants are keyed too, so a diagnosis never needs the secret.
 #[derive(Clone)]
-pub struct Keys(Vec<HmacSha256>);
+pub struct Keys {
+    keys: Vec<HmacSha256>,
+    pasted: Vec<(Pasted, HmacSha256)>,
+}
+
+fn hmac_key(k: &[u8]) -> HmacSha256 {
+    <HmacSha256 as KeyInit>::new_from_slice(k).expect("HMAC takes keys of any length")
+}
 
 impl Keys {
     pub fn new(secrets: &Secrets) -> Self {
-        Self::from_raw(secrets.iter().map(|s| s.expose()))
+        let mut keys = Self::from_raw(secrets.iter().map(|s| s.expose()));
+        for secret in secrets.iter().map(|s| s.expose()) {
+            let trimmed = secret.trim_ascii();
+            if trimmed.len() != secret.len() {
+                keys.pasted
+                    .push((Pasted::WhitespaceRemoved, hmac_key(trimmed)));
+            }
+            for newline in [&b"\n"[..], b"\r\n"] {
+                let added = [trimmed, newline].concat();
+                keys.pasted.push((Pasted::NewlineAdded, hmac_key(&added)));
+            }
+        }
+        keys
     }
 
     fn from_raw<'a>(keys: impl Iterator<Item = &'a [u8]>) -> Self {
-        Self(
-            keys.map(|k| {
-                <HmacSha256 as KeyInit>::new_from_slice(k).expect("HMAC takes keys of any length")
-            })
-            .collect(),
-        )
+        Self {
+            keys: keys.map(hmac_key).collect(),
+            pasted: Vec::new(),
+        }
     }
 
     /// True when any secret's HMAC over the concatenated `message` equals any
     /// of `candidates`. The body is hashed once per secret, not per candidate.
     pub fn any_matches(&self, message: &[&[u8]], candidates: &[Digest]) -> bool {
-        self.0.iter().any(|key| {
-            let mut mac = key.clone();
-            for part in message {
-                mac.update(part);
-            }
-            candidates
-                .iter()
-                .any(|c| mac.clone().verify_slice(c).is_ok())
-        })
+        self.keys
+            .iter()
+            .any(|key| key_matches(key, message, candidates))
+    }
+
+    /// How a pasted copy of a secret would have signed `message` as one of
+    /// `candidates`, if one would.
+    pub fn pasted_match(&self, message: &[&[u8]], candidates: &[Digest]) -> Option<Pasted> {
+        self.pasted
+            .iter()
+            .find(|(_, key)| key_matches(key, message, candidates))
+            .map(|(how, _)| *how)
     }
 
     /// `Ok` when any secret signed the concatenated `message` as any of
@@ -160,12 +201,22 @@ impl Keys {
 
     /// The digest under the current secret; for signing tools and tests.
     pub fn sign(&self, message: &[&[u8]]) -> Digest {
-        let mut mac = self.0[0].clone();
+        let mut mac = self.keys[0].clone();
         for part in message {
             mac.update(part);
         }
         mac.finalize().into_bytes().into()
     }
+}
+
+fn key_matches(key: &HmacSha256, message: &[&[u8]], candidates: &[Digest]) -> bool {
+    let mut mac = key.clone();
+    for part in message {
+        mac.update(part);
+    }
+    candidates
+        .iter()
+        .any(|c| mac.clone().verify_slice(c).is_ok())
 }
 
 /// Decodes a SHA-256 digest given as base64, or as hex (either case) when
@@ -199,9 +250,20 @@ pub fn check_timestamp(raw: &str, now: i64, tolerance: i64) -> Result<(), Reject
     Ok(())
 }
 
+/// The one value of a header the signature covers. Anything wrong with it
+/// is a signature failure, so the signature alarm counts it.
+fn signed_header<'a>(
+    delivery: &'a HttpDelivery,
+    name: &HeaderName,
+) -> Result<Option<&'a str>, Reject> {
+    delivery
+        .header(name)
+        .map_err(|r| RejectCode::InvalidSignature.because(r.detail))
+}
+
 /// The one value of the signature header, or `missing_signature`.
 fn signature_header<'a>(delivery: &'a HttpDelivery, name: &HeaderName) -> Result<&'a str, Reject> {
-    match delivery.header(name)? {
+    match signed_header(delivery, name)? {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(RejectCode::MissingSignature.because("signature header absent")),
     }

@@ -7,15 +7,15 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
-    signature_header,
+    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, SchemeSettings, check_timestamp,
+    decode_digest, signature_header, signed_header,
 };
 use crate::envelope::HttpDelivery;
 use crate::error::{ConfigError, Reject, RejectCode};
 use crate::secrets::Secrets;
 
-const ID: HeaderName = HeaderName::from_static("webhook-id");
-const TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+pub(super) const ID: HeaderName = HeaderName::from_static("webhook-id");
+pub(super) const TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
 
 pub struct StandardWebhooks {
     header: HeaderName,
@@ -60,20 +60,21 @@ impl StandardWebhooks {
     }
 }
 
+/// The well-formed `v1` signatures; malformed entries and other versions
+/// are skipped, as the specification's libraries skip them.
 fn parse(value: &str) -> Result<Vec<Digest>, Reject> {
     let mut digests = Vec::new();
-    for entry in value.split(' ').filter(|e| !e.is_empty()) {
-        let Some(sig) = entry.strip_prefix("v1,") else {
+    for entry in value.split(' ') {
+        let Some(digest) = entry
+            .strip_prefix("v1,")
+            .and_then(|sig| decode_digest(sig, false))
+        else {
             continue;
         };
         if digests.len() == MAX_SIGNATURES {
             return Err(RejectCode::InvalidSignature.because("too many signatures"));
         }
-        digests.push(
-            decode_digest(sig, false).ok_or(
-                RejectCode::InvalidSignature.because("v1 signature is not base64 SHA-256"),
-            )?,
-        );
+        digests.push(digest);
     }
     if digests.is_empty() {
         return Err(RejectCode::InvalidSignature.because("no v1 signature"));
@@ -90,8 +91,10 @@ impl Scheme for StandardWebhooks {
         let digests = parse(signature_header(delivery, &self.header)?)?;
         let missing =
             RejectCode::InvalidSignature.because("webhook-id or webhook-timestamp absent");
-        let id = delivery.header(&ID)?.ok_or(missing)?;
-        let timestamp = delivery.header(&TIMESTAMP)?.ok_or(missing)?;
+        let id = signed_header(delivery, &ID)?
+            .filter(|id| !id.is_empty())
+            .ok_or(missing)?;
+        let timestamp = signed_header(delivery, &TIMESTAMP)?.ok_or(missing)?;
         check_timestamp(timestamp, now, self.tolerance)?;
         let message: [&[u8]; 5] = [
             id.as_bytes(),
@@ -103,8 +106,25 @@ impl Scheme for StandardWebhooks {
         self.keys.check(&message, &digests)
     }
 
+    fn settings(&self) -> SchemeSettings {
+        SchemeSettings {
+            name: self.name(),
+            header: Some(self.header.clone()),
+            tolerance_seconds: self.tolerance,
+        }
+    }
+
+    fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     fn delivery_id<'a>(&self, delivery: &'a HttpDelivery) -> Result<Option<&'a str>, Reject> {
-        delivery.header(&ID)
+        signed_header(delivery, &ID)
+    }
+
+    /// The id is signed and required: an unsigned header never stands in.
+    fn honours_id_header(&self) -> bool {
+        false
     }
 }
 
@@ -153,6 +173,29 @@ mod tests {
         assert_eq!(verify(ID_VALUE, &TS.to_string(), &sig, BODY, TS), Ok(()));
         assert_eq!(
             verify(ID_VALUE, &TS.to_string(), "v2,abc", BODY, TS),
+            Err(RejectCode::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn malformed_entries_are_skipped() {
+        let ts = TS.to_string();
+        for sig in [
+            format!("v1,notbase64 {SIG}"),
+            format!("v1, {SIG}"),
+            format!("v1,{} {SIG}", hex::encode([0u8; 32])),
+            format!("garbage v2,abc  {SIG}"),
+        ] {
+            assert_eq!(verify(ID_VALUE, &ts, &sig, BODY, TS), Ok(()), "{sig}");
+        }
+    }
+
+    #[test]
+    fn an_empty_webhook_id_is_a_signature_failure() {
+        let keys = StandardWebhooks::keys(&secrets(SECRET, None)).unwrap();
+        let sig = StandardWebhooks::sign(&keys, "", TS, BODY);
+        assert_eq!(
+            verify("", &TS.to_string(), &sig, BODY, TS),
             Err(RejectCode::InvalidSignature)
         );
     }

@@ -5,8 +5,8 @@
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
-    signature_header,
+    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, SchemeSettings, check_timestamp,
+    decode_digest, signature_header,
 };
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
@@ -35,24 +35,25 @@ impl Timestamped {
     }
 }
 
-/// The parts of a `t=…,s=…` header: one timestamp, some signatures.
-fn parse(value: &str) -> Result<(&str, Vec<Digest>), Reject> {
+/// The parts of a `t=…,s=…` header: one timestamp, some signatures. A
+/// malformed entry is skipped, as the Standard Webhooks libraries skip one,
+/// so one bad signature cannot hide a good one.
+pub(super) fn parse(value: &str) -> Result<(&str, Vec<Digest>), Reject> {
     let invalid = |detail| RejectCode::InvalidSignature.because(detail);
     let mut timestamp = None;
     let mut digests = Vec::new();
-    for entry in value.split(',') {
-        let (key, val) = entry
-            .trim()
-            .split_once('=')
-            .ok_or(invalid("entry is not key=value"))?;
+    for (key, val) in value.split(',').filter_map(|e| e.trim().split_once('=')) {
         match key {
             "t" if timestamp.is_some() => return Err(invalid("timestamp repeated")),
             "t" => timestamp = Some(val),
             "s" | "v1" => {
+                let Some(digest) = decode_digest(val, true) else {
+                    continue;
+                };
                 if digests.len() == MAX_SIGNATURES {
                     return Err(invalid("too many signatures"));
                 }
-                digests.push(decode_digest(val, true).ok_or(invalid("digest is not a SHA-256"))?);
+                digests.push(digest);
             }
             _ => {}
         }
@@ -67,6 +68,18 @@ fn parse(value: &str) -> Result<(&str, Vec<Digest>), Reject> {
 impl Scheme for Timestamped {
     fn name(&self) -> SchemeName {
         SchemeName::Timestamped
+    }
+
+    fn settings(&self) -> SchemeSettings {
+        SchemeSettings {
+            name: self.name(),
+            header: Some(self.header.clone()),
+            tolerance_seconds: self.tolerance,
+        }
+    }
+
+    fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     fn verify(&self, delivery: &HttpDelivery, now: i64) -> Result<(), Reject> {
@@ -123,6 +136,18 @@ mod tests {
             verify_at(&format!("t={NOW},s={bad},s={bad}"), NOW),
             Err(RejectCode::InvalidSignature)
         );
+    }
+
+    #[test]
+    fn malformed_entries_are_skipped() {
+        let good = hex::encode(digest_at(NOW));
+        for v in [
+            format!("t={NOW},s=zz,s={good}"),
+            format!("t={NOW},s={},v1={good}", &good[..10]),
+            format!("t={NOW},junk,,s={good}"),
+        ] {
+            assert_eq!(verify_at(&v, NOW), Ok(()), "{v}");
+        }
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Signs a body and wraps it in a front door's event, for trying the
-//! function locally; also writes the sample events in `events/`.
+//! function locally; writes the sample events in `events/`; and says why a
+//! captured event's signature fails, as the function's log would.
 
 use std::process::ExitCode;
 
 use genesys_sign::{self as sample, CATALOG, SAMPLE_TIME};
 use genesys_webhook::clock::unix_now;
-use genesys_webhook::verify::SchemeName;
+use genesys_webhook::config::SecretSource;
+use genesys_webhook::envelope::{self, Decoded};
+use genesys_webhook::verify::diagnose::diagnose;
+use genesys_webhook::verify::{SchemeName, scheme_for};
 
 const USAGE: &str = "\
 usage:
@@ -13,16 +17,20 @@ usage:
                     [--delivery-id ID] [--at UNIX_SECONDS] BODY_FILE
   genesys-sign events DIR [--at UNIX_SECONDS]   write every sample event into DIR
   genesys-sign catalog                          list the samples: file, door, scheme, expected
+  genesys-sign diagnose [--scheme SCHEME] [--secret S] [--at UNIX_SECONDS] EVENT_FILE
+                    verify a captured event (any front door's JSON) and print
+                    `valid` or the reason the function would log; exit 1 if not valid
 
 SCHEME: genesys | open-messaging | timestamped | standard-webhooks
 DOOR:   apigw-v1 | apigw-v2 | function-url | alb | alb-multi-value | eventbridge
 The secret defaults to $WEBHOOK_SECRET, then to the documented test secret.
---at defaults to now for `sign` and to the committed sample time for `events`.";
+--at defaults to now for `sign` and `diagnose`, to the committed sample time
+for `events`. `diagnose` pins genesys unless --scheme says otherwise.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("genesys-sign: {e}\n\n{USAGE}");
             ExitCode::from(2)
@@ -30,7 +38,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<(), String> {
+fn run(args: &[String]) -> Result<ExitCode, String> {
     let (command, rest) = args.split_first().ok_or("no command")?;
     let mut opts = Options::default();
     let mut positional = Vec::new();
@@ -49,9 +57,11 @@ fn run(args: &[String]) -> Result<(), String> {
             _ => positional.push(arg.clone()),
         }
     }
+    let done = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
     match (command.as_str(), positional.as_slice()) {
-        ("sign", [body_file]) => sign(&opts, body_file),
-        ("events", [dir]) => write_events(dir, opts.at.unwrap_or(SAMPLE_TIME)),
+        ("sign", [body_file]) => done(sign(&opts, body_file)),
+        ("events", [dir]) => done(write_events(dir, opts.at.unwrap_or(SAMPLE_TIME))),
+        ("diagnose", [event_file]) => diagnose_event(&opts, event_file),
         ("catalog", []) => {
             for s in CATALOG {
                 println!(
@@ -62,7 +72,7 @@ fn run(args: &[String]) -> Result<(), String> {
                     s.expect
                 );
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         _ => Err(format!(
             "cannot run {command} with {} argument(s)",
@@ -81,17 +91,26 @@ struct Options {
     base64: bool,
 }
 
+impl Options {
+    fn scheme(&self) -> Result<SchemeName, String> {
+        let scheme = self.scheme.as_deref().ok_or("--scheme is required")?;
+        SchemeName::parse(scheme).ok_or(format!("unknown scheme {scheme}"))
+    }
+
+    fn secret(&self, scheme: SchemeName) -> String {
+        self.secret
+            .clone()
+            .or_else(|| std::env::var("WEBHOOK_SECRET").ok())
+            .unwrap_or_else(|| sample::test_secret(scheme).to_owned())
+    }
+}
+
 fn sign(opts: &Options, body_file: &str) -> Result<(), String> {
-    let scheme = opts.scheme.as_deref().ok_or("--scheme is required")?;
-    let scheme = SchemeName::parse(scheme).ok_or(format!("unknown scheme {scheme}"))?;
+    let scheme = opts.scheme()?;
     let door = opts.envelope.as_deref().ok_or("--envelope is required")?;
     let door = sample::door_named(door).ok_or(format!("unknown envelope {door}"))?;
     let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
-    let secret = opts
-        .secret
-        .clone()
-        .or_else(|| std::env::var("WEBHOOK_SECRET").ok())
-        .unwrap_or_else(|| sample::test_secret(scheme).to_owned());
+    let secret = opts.secret(scheme);
     let at = opts.at.unwrap_or_else(unix_now);
     let headers = sample::signed_headers(scheme, &secret, &body, opts.delivery_id.as_deref(), at)
         .map_err(|e| e.to_string())?;
@@ -101,6 +120,50 @@ fn sign(opts: &Options, body_file: &str) -> Result<(), String> {
         serde_json::to_string_pretty(&event).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+/// Reads `event_file` as the function would, with its own settings for
+/// `--scheme` and the secret, and prints what its log line would give as the
+/// reason. Never prints the secret.
+fn diagnose_event(opts: &Options, event_file: &str) -> Result<ExitCode, String> {
+    let scheme = match opts.scheme {
+        Some(_) => opts.scheme()?,
+        None => SchemeName::Genesys,
+    };
+    let secret = opts.secret(scheme);
+    let config =
+        sample::config(scheme, &[("WEBHOOK_SECRET", &secret)]).map_err(|e| e.to_string())?;
+    let SecretSource::Inline(secrets) = &config.secrets else {
+        return Err("the secret must be given inline".into());
+    };
+    let text = std::fs::read_to_string(event_file).map_err(|e| format!("{event_file}: {e}"))?;
+    let at = opts.at.unwrap_or_else(unix_now);
+    let delivery = match envelope::decode(&text, &config.limits) {
+        None => return Err(format!("{event_file}: not an event any front door sends")),
+        Some(Decoded::Partner(_)) => {
+            println!("valid (a partner event: unsigned, trusted through its source)");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Decoded::Refused { reject, .. }) => {
+            println!("{reject}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Some(Decoded::Http(d)) => d,
+    };
+    let verifier = scheme_for(&config.scheme, secrets).map_err(|e| e.to_string())?;
+    match verifier.verify(&delivery, at) {
+        Ok(()) => {
+            println!("valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reject) => {
+            match diagnose(&*verifier, &delivery, &reject, at, &[]) {
+                Some(why) => println!("{} ({why})", reject.code.as_str()),
+                None => println!("{reject}"),
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn write_events(dir: &str, at: i64) -> Result<(), String> {
