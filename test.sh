@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY=0
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cfn-lint template.yaml
 AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
@@ -26,4 +26,4 @@ AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
 
 scripts/fuzz.sh 60
 
-cargo test --all-targets --locked
+cargo test --workspace --all-targets --locked
