@@ -5,9 +5,13 @@ Starts moto's DynamoDB server on 127.0.0.1, creates the table, then for each
 signature scheme runs the function under `cargo lambda watch` bound to
 127.0.0.1 and invokes that scheme's samples (re-signed at the current time, so
 timestamped schemes are inside their tolerance). Sends one event twice to show
-the duplicate, and stops everything it started. Exits 1 if any answer differs
-from the expected one.
+the duplicate. Then relays what was recorded: reads the table's stream, hands
+its records to the relay under `cargo lambda watch` as a stream mapping would,
+and prints what arrived on the bus through a rule to a local queue. Stops
+everything it started. Exits 1 if any answer differs from the expected one, or
+if a recorded delivery did not arrive on the bus.
 """
+import base64
 import json
 import os
 import signal
@@ -26,6 +30,11 @@ SECRETS = {
     "standard-webhooks": "whsec_Z2VuZXN5cy13ZWJob29rLXRlc3Qtc2VjcmV0",
 }
 TEST_SECRET = "genesys-webhook-test-secret"
+BUS = "genesys-webhook-local"
+BUS_QUEUE = "genesys-webhook-local-bus"
+# As the template's mapping: INSERT and MODIFY only, 20 records a batch.
+RELAYED_EVENTS = ("INSERT", "MODIFY")
+RELAY_BATCH = 20
 
 
 def free_port() -> int:
@@ -162,6 +171,8 @@ def main() -> int:
                 mine = [r for r in rows if r["scheme"] == scheme]
                 print(f"running {len(mine)} events under SIGNATURE_SCHEME={scheme} ...", flush=True)
                 results += run_scheme(scheme, mine, events_dir, endpoint, show_duplicate=not results)
+            print("relaying the recorded deliveries to the bus ...", flush=True)
+            relayed = relay_to_bus(endpoint, events_dir)
     finally:
         dynamodb.stdin.close()
         dynamodb.wait(timeout=10)
@@ -178,7 +189,138 @@ def main() -> int:
         failures += not ok
         print(line(r) + ("" if ok else "  <-- MISMATCH"))
     print(f"\n{len(results) - failures} as expected, {failures} not")
-    return 1 if failures else 0
+    relay_problems = print_relayed(relayed)
+    return 1 if failures or relay_problems else 0
+
+
+def aws(service: str, endpoint: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def create_bus_to_queue(endpoint: str) -> str:
+    """A bus whose one rule sends every delivery event to a local queue."""
+    sqs, events = aws("sqs", endpoint), aws("events", endpoint)
+    url = sqs.create_queue(QueueName=BUS_QUEUE)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.create_event_bus(Name=BUS)
+    events.put_rule(Name="all-deliveries", EventBusName=BUS,
+                    EventPattern=json.dumps({"source": ["genesys-webhook"]}))
+    events.put_targets(Rule="all-deliveries", EventBusName=BUS, Targets=[{"Id": "local-queue", "Arn": arn}])
+    return url
+
+
+def lambda_attribute(value: dict) -> dict:
+    """A stream attribute as Lambda's event shows it: binary as base64."""
+    (kind, inner), = value.items()
+    if kind == "B":
+        return {"B": base64.b64encode(inner).decode()}
+    if kind == "BS":
+        return {"BS": [base64.b64encode(b).decode() for b in inner]}
+    if kind == "M":
+        return {"M": {k: lambda_attribute(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [lambda_attribute(v) for v in inner]}
+    return {kind: inner}
+
+
+def stream_records(endpoint: str) -> list[dict]:
+    """Every record on the table's stream, shaped as in a stream mapping's event."""
+    streams = aws("dynamodbstreams", endpoint)
+    arn = aws("dynamodb", endpoint).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for r in streams.get_records(ShardIterator=iterator)["Records"]:
+            change = dict(r["dynamodb"])
+            change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+            for image in ("Keys", "NewImage", "OldImage"):
+                if image in change:
+                    change[image] = {k: lambda_attribute(v) for k, v in change[image].items()}
+            records.append({"eventID": r["eventID"], "eventName": r["eventName"], "eventVersion": "1.1",
+                            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                            "eventSourceARN": arn, "dynamodb": change})
+    return records
+
+
+def invoke_json(port: int, function: str, event: dict):
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations",
+        data=json.dumps(event).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read() or b"null")
+
+
+def relay_to_bus(endpoint: str, events_dir: str) -> dict:
+    """Runs the relay over the table's stream and returns what reached the bus."""
+    queue = create_bus_to_queue(endpoint)
+    records = [r for r in stream_records(endpoint) if r["eventName"] in RELAYED_EVENTS]
+    port = free_port()
+    env = dict(os.environ, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+               AWS_EC2_METADATA_DISABLED="true")
+    cmd = [
+        "cargo", "lambda", "watch", "--bin", "genesys-relay", "--ignore-changes",
+        "-A", "127.0.0.1", "-P", str(port),
+        "--env-var", f"OUTBOX_BUS_NAME={BUS}",
+        "--env-var", f"AWS_ENDPOINT_URL_EVENTBRIDGE={endpoint}",
+        "--env-var", f"AWS_ENDPOINT_URL_SQS={endpoint}",
+        "--env-var", "AWS_REGION=us-east-1",
+        "--env-var", "AWS_ACCESS_KEY_ID=local",
+        "--env-var", "AWS_SECRET_ACCESS_KEY=local",
+        "--env-var", "AWS_EC2_METADATA_DISABLED=true",
+    ]
+    log = open(os.path.join(events_dir, "relay.log"), "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    failed = []
+    try:
+        wait_for_port(port, proc, 600)
+        for start in range(0, len(records), RELAY_BATCH):
+            answer = invoke_json(port, "genesys-relay", {"Records": records[start:start + RELAY_BATCH]})
+            if not isinstance(answer, dict) or "errorType" in answer:
+                failed += [r["dynamodb"]["SequenceNumber"] for r in records[start:start + RELAY_BATCH]]
+            else:
+                failed += [f["itemIdentifier"] for f in answer.get("batchItemFailures", [])]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+    sqs = aws("sqs", endpoint)
+    arrived = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            event = json.loads(m["Body"])
+            arrived.append((event["detail"]["deliveryId"], event["detail-type"], event["detail"]["frontDoor"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    return {"records": len(records), "failed": failed, "arrived": arrived}
+
+
+def print_relayed(relayed: dict) -> int:
+    """Prints what arrived on the bus; returns how many recorded deliveries did not."""
+    rows = sorted(relayed["arrived"], key=lambda r: (r[2], r[0]))
+    header = ("delivery id", "detail-type", "front door")
+    widths = [min(72, max(len(r[i]) for r in rows + [header])) for i in range(3)]
+    line = lambda cols: "  ".join(str(c)[:w].ljust(w) for c, w in zip(cols, widths))
+    print(f"\non the bus {BUS} (a rule sends every event to the queue {BUS_QUEUE}):\n")
+    print(line(header))
+    print(line(["-" * w for w in widths]))
+    for r in rows:
+        print(line(r))
+    missing = relayed["records"] - len(rows)
+    print(f"\n{len(rows)} of {relayed['records']} recorded deliveries arrived on the bus, "
+          f"{len(relayed['failed'])} reported failed by the relay")
+    return max(0, missing, len(relayed["failed"]))
 
 
 if __name__ == "__main__":

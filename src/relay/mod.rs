@@ -37,6 +37,19 @@ pub struct RelayConfig {
     pub max_event_bytes: usize,
 }
 
+/// Every variable the relay reads, for documentation and its test.
+pub const VARIABLES: &[&str] = &[
+    "OUTBOX_BUS_NAME",
+    "OUTBOX_SOURCE",
+    "OUTBOX_TIMEOUT_MS",
+    "OUTBOX_ATTEMPT_TIMEOUT_MS",
+    "OUTBOX_CONNECT_TIMEOUT_MS",
+    "OUTBOX_MAX_ATTEMPTS",
+    "OUTBOX_MAX_EVENT_BYTES",
+    "FAILED_DELIVERIES_QUEUE_URL",
+    "METRICS_NAMESPACE",
+];
+
 impl RelayConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -44,7 +57,10 @@ impl RelayConfig {
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| lookup(k).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            debug_assert!(VARIABLES.contains(&k), "{k} missing from VARIABLES");
+            lookup(k).filter(|v| !v.is_empty())
+        };
         let bus_name = get("OUTBOX_BUS_NAME")
             .ok_or_else(|| ConfigError::new("OUTBOX_BUS_NAME", "is required"))?;
         let source = get("OUTBOX_SOURCE").unwrap_or_else(|| "genesys-webhook".into());

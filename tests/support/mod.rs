@@ -2,6 +2,7 @@
 //! Lambda Runtime API, both on 127.0.0.1 and stopped when dropped.
 #![allow(dead_code)]
 
+pub mod bus;
 pub mod runtime_api;
 
 use std::process::Stdio;

@@ -1,0 +1,642 @@
+//! The relay binary and the replay tool against real local parts: moto
+//! serves the table and its stream, an EventBridge bus with a rule to an SQS
+//! queue, and the failure queue. Deliveries are written by the function's
+//! own store, read back from the stream through the DynamoDB Streams API,
+//! and handed to the relay as a stream mapping would hand them.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use genesys_webhook::clock::unix_now as now;
+use genesys_webhook::dedup::{DynamoStore, Record, Recorded, Store};
+use genesys_webhook::outbox;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use support::bus::{self, BusProxy, SECRET_KEY, SOURCE, StreamReader};
+use support::runtime_api::{Answer, RuntimeApi};
+use support::{LocalDynamo, TIMEOUTS};
+
+const TABLE: &str = "deliveries";
+const BUS: &str = "outbox";
+const WEEK: i64 = 604_800;
+
+/// A delivery as the function records it.
+#[derive(Clone, Copy)]
+struct Delivery<'a> {
+    id: &'a str,
+    door: &'static str,
+    scheme: &'static str,
+    body: &'a [u8],
+    topic: Option<&'static str>,
+    detail_type: Option<&'static str>,
+}
+
+impl<'a> Delivery<'a> {
+    const fn plain(id: &'a str, body: &'a [u8]) -> Self {
+        Self {
+            id,
+            door: "apigw-v2",
+            scheme: "genesys",
+            body,
+            topic: None,
+            detail_type: None,
+        }
+    }
+
+    fn is_json(&self) -> bool {
+        matches!(self.body.first(), Some(b'{' | b'['))
+    }
+}
+
+/// One delivery from every front door, with JSON objects and arrays,
+/// unicode escapes, whitespace kept as sent, text and binary bodies.
+const DOORS: [Delivery<'static>; 6] = [
+    Delivery {
+        id: "door-apigw-v1",
+        door: "apigw-v1",
+        scheme: "genesys",
+        body: br#"[{"id":1,"name":"Zo\u00eb"},{"id":2}]"#,
+        topic: None,
+        detail_type: None,
+    },
+    Delivery {
+        id: "door-apigw-v2",
+        door: "apigw-v2",
+        scheme: "timestamped",
+        body: br#"{"topicName":"v2.users.u1.presence","eventBody":{"presence":"AVAILABLE"}}"#,
+        topic: Some("v2.users.u1.presence"),
+        detail_type: None,
+    },
+    Delivery {
+        id: "door-function-url",
+        door: "function-url",
+        scheme: "open-messaging",
+        body: b"{\"id\" : \"m1\", \"type\":\"Text\",\"text\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\"}\n",
+        topic: Some("Text"),
+        detail_type: None,
+    },
+    Delivery {
+        id: "door-alb-text",
+        door: "alb",
+        scheme: "standard-webhooks",
+        body: "plain text, not JSON: Zoë".as_bytes(),
+        topic: None,
+        detail_type: None,
+    },
+    Delivery {
+        id: "door-alb-binary",
+        door: "alb",
+        scheme: "genesys",
+        body: &[0x00, 0xff, 0x10, b'{'],
+        topic: None,
+        detail_type: None,
+    },
+    Delivery {
+        id: "door-eventbridge",
+        door: "eventbridge",
+        scheme: "partner-source",
+        body: br#"{"topicName":"v2.users.u2.presence","eventBody":{"status":"Zo\u00eb"}}"#,
+        topic: Some("v2.users.u2.presence"),
+        detail_type: Some("v2.users.{id}.presence"),
+    },
+];
+
+/// Text of the bodies above that no log line may hold.
+const BODY_FRAGMENTS: [&str; 5] = ["Zo", "caf", "AVAILABLE", "plain text", "eventBody"];
+
+struct Parts {
+    db: LocalDynamo,
+    store: DynamoStore,
+    /// The queue the bus's rule sends every event to.
+    bus_queue: String,
+}
+
+impl Parts {
+    async fn start(ttl_seconds: i64) -> Self {
+        let db = LocalDynamo::start().await;
+        db.create_table(TABLE).await;
+        let bus_queue = bus::bus_to_queue(&db.endpoint, BUS, "relayed").await;
+        let store = DynamoStore::new(&db.sdk().await, TIMEOUTS, TABLE.into(), ttl_seconds);
+        Self {
+            db,
+            store,
+            bus_queue,
+        }
+    }
+
+    async fn record(&self, d: &Delivery<'_>, at: i64) -> Recorded {
+        let sha = hex::encode(sha2::Sha256::digest(d.body));
+        self.store
+            .record(&Record {
+                delivery_id: d.id,
+                body: d.body,
+                body_sha256: &sha,
+                front_door: d.door,
+                scheme: d.scheme,
+                topic: d.topic,
+                detail_type: d.detail_type,
+                integration: None,
+                received_at: at,
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The events on the bus since the last call, by delivery id.
+    async fn arrived(&self) -> BTreeMap<String, Vec<Value>> {
+        let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for m in bus::drain(&self.db.endpoint, &self.bus_queue).await {
+            let event: Value = serde_json::from_str(&m).unwrap();
+            let id = event["detail"]["deliveryId"].as_str().unwrap().to_owned();
+            by_id.entry(id).or_default().push(event);
+        }
+        by_id
+    }
+
+    /// Runs the relay binary over `events`, one invocation each, with the
+    /// bus at `eventbridge`. Returns its answers and everything it logged.
+    async fn relay(
+        &self,
+        eventbridge: &str,
+        vars: &[(&str, &str)],
+        events: &[Value],
+    ) -> (Vec<Answer>, String) {
+        let api = RuntimeApi::start().await;
+        let mut all = vec![
+            ("OUTBOX_BUS_NAME", BUS),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", eventbridge),
+            ("AWS_ENDPOINT_URL_SQS", self.db.endpoint.as_str()),
+            ("METRICS_NAMESPACE", "RelayTest"),
+        ];
+        all.extend_from_slice(vars);
+        let child = bus::relay(&api, &all).spawn().unwrap();
+        let mut answers = Vec::new();
+        for event in events {
+            // Liveness, not speed: a relay that never answers fails here.
+            let answer =
+                tokio::time::timeout(Duration::from_secs(60), api.invoke(event.clone())).await;
+            let Ok(answer) = answer else {
+                panic!("the relay did not answer: {:?}", api.init_error().await);
+            };
+            answers.push(answer);
+        }
+        let logs = bus::output(child).await;
+        assert_clean(&logs);
+        (answers, logs)
+    }
+}
+
+/// No secret and no body in anything the process wrote.
+fn assert_clean(logs: &str) {
+    assert!(
+        !logs.contains(SECRET_KEY),
+        "a secret reached the log:\n{logs}"
+    );
+    for fragment in BODY_FRAGMENTS {
+        assert!(
+            !logs.contains(fragment),
+            "a body reached the log ({fragment}):\n{logs}"
+        );
+    }
+}
+
+fn json_lines(logs: &str) -> Vec<Value> {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The fields of the log lines whose message is `message`.
+fn logged(logs: &str, message: &str) -> Vec<Value> {
+    json_lines(logs)
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == message)
+        .map(|l| l["fields"].clone())
+        .collect()
+}
+
+/// The EMF documents the relay wrote.
+fn metrics(logs: &str) -> Vec<Value> {
+    json_lines(logs)
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect()
+}
+
+fn failures(answer: &Answer) -> Vec<String> {
+    let ok = answer
+        .as_ref()
+        .expect("the relay answered with item failures");
+    ok["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_front_door_arrives_once_with_its_body_as_recorded() {
+    let parts = Parts::start(WEEK).await;
+    let at = now() - 5;
+    for d in &DOORS {
+        assert_eq!(parts.record(d, at).await, Recorded::Accepted);
+    }
+    assert!(matches!(
+        parts.record(&DOORS[0], at + 1).await,
+        Recorded::Duplicate { .. }
+    ));
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    assert_eq!(records.len(), DOORS.len());
+    let proxy = BusProxy::start(&parts.db.endpoint, &[]).await;
+
+    let (answers, logs) = parts
+        .relay(&proxy.endpoint, &[], &[bus::stream_event(&records)])
+        .await;
+    assert_eq!(failures(&answers[0]), Vec::<String>::new());
+
+    let arrived = parts.arrived().await;
+    assert_eq!(
+        arrived.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        DOORS.iter().map(|d| d.id).collect::<BTreeSet<_>>()
+    );
+    let sent: BTreeMap<String, Value> = proxy
+        .entries()
+        .into_iter()
+        .map(|e| {
+            let detail: Value = serde_json::from_str(e["Detail"].as_str().unwrap()).unwrap();
+            (detail["deliveryId"].as_str().unwrap().to_owned(), e)
+        })
+        .collect();
+    for d in &DOORS {
+        let events = &arrived[d.id];
+        assert_eq!(events.len(), 1, "{} arrived {} times", d.id, events.len());
+        let event = &events[0];
+        let detail = &event["detail"];
+        assert_eq!(event["source"], SOURCE);
+        assert_eq!(
+            event["detail-type"],
+            d.detail_type
+                .or(d.topic)
+                .unwrap_or("genesys-webhook.delivery")
+        );
+        assert_eq!(detail["receivedAt"], outbox::timestamp(at));
+        assert_eq!(detail["frontDoor"], d.door);
+        assert_eq!(detail["scheme"], d.scheme);
+        assert_eq!(detail["topic"], json!(d.topic));
+
+        // What the relay put on the bus, byte for byte.
+        let entry = &sent[d.id];
+        assert_eq!(entry["EventBusName"], BUS);
+        assert_eq!(entry["Time"], json!(at));
+        let raw = entry["Detail"].as_str().unwrap();
+        if d.is_json() {
+            let body = std::str::from_utf8(d.body).unwrap();
+            assert!(raw.ends_with(&format!(",\"body\":{body}}}")), "{raw}");
+            let parsed: Value = serde_json::from_slice(d.body).unwrap();
+            assert_eq!(detail["body"], parsed, "{}", d.id);
+            assert!(detail.get("bodyBase64").is_none());
+        } else {
+            let b64 = detail["bodyBase64"].as_str().unwrap();
+            assert_eq!(STANDARD.decode(b64).unwrap(), d.body, "{}", d.id);
+            assert!(detail.get("body").is_none());
+        }
+    }
+    let escaped = sent["door-function-url"]["Detail"].as_str().unwrap();
+    assert!(
+        escaped.contains(r#""caf\u00e9 \ud83d\ude00 \"q\""}"#),
+        "{escaped}"
+    );
+
+    let batches = logged(&logs, "batch");
+    assert_eq!(batches.len(), 1, "{logs}");
+    assert_eq!(batches[0]["records"], 6);
+    assert_eq!(batches[0]["relayed"], 6);
+    assert_eq!(batches[0]["failed"], 0);
+    let docs = metrics(&logs);
+    assert_eq!(docs.len(), 1, "{logs}");
+    assert_eq!(
+        docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "RelayTest"
+    );
+    assert_eq!(docs[0]["Relayed"], 6);
+    assert_eq!(docs[0]["RelayFailed"], 0);
+    assert_eq!(docs[0]["OutboxLagMs"].as_array().unwrap().len(), 6);
+    assert!(docs[0]["OutboxLagMs"][0].as_u64().unwrap() >= 5_000);
+}
+
+#[tokio::test]
+async fn a_delivery_accepted_again_after_expiry_arrives_again_and_removes_are_ignored() {
+    let parts = Parts::start(60).await;
+    let mut stream = StreamReader::open(&parts.db, TABLE).await;
+    let again = Delivery::plain("again", br#"{"n":1}"#);
+    let gone = Delivery::plain("gone", br#"{"n":2}"#);
+    let first = now() - 1_000;
+    parts.record(&again, first).await;
+    parts.record(&gone, first).await;
+    let inserts = stream.next().await;
+
+    // Expired but not yet deleted: the write overwrites it, a MODIFY.
+    let later = now();
+    assert_eq!(parts.record(&again, later).await, Recorded::Accepted);
+    parts
+        .db
+        .client()
+        .await
+        .delete_item()
+        .table_name(TABLE)
+        .key(
+            outbox::DELIVERY_ID,
+            aws_sdk_dynamodb::types::AttributeValue::S("gone".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let changes = stream.next().await;
+    let names: Vec<&str> = changes
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["MODIFY", "REMOVE"]);
+    let removes_only = [changes[1].clone()];
+
+    let (answers, logs) = parts
+        .relay(
+            &parts.db.endpoint,
+            &[],
+            &[
+                bus::stream_event(&inserts),
+                bus::stream_event(&changes),
+                bus::stream_event(&removes_only),
+            ],
+        )
+        .await;
+    for a in &answers {
+        assert_eq!(failures(a), Vec::<String>::new());
+    }
+
+    let arrived = parts.arrived().await;
+    assert_eq!(arrived.len(), 2);
+    let received: Vec<&str> = arrived["again"]
+        .iter()
+        .map(|e| e["detail"]["receivedAt"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        received,
+        [outbox::timestamp(first), outbox::timestamp(later)]
+    );
+    assert_eq!(arrived["gone"].len(), 1);
+
+    let batches = logged(&logs, "batch");
+    let counts: Vec<(u64, u64)> = batches
+        .iter()
+        .map(|b| {
+            (
+                b["relayed"].as_u64().unwrap(),
+                b["skipped"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [(2, 0), (1, 1), (0, 1)]);
+}
+
+#[tokio::test]
+async fn exactly_the_entries_eventbridge_refused_are_reported() {
+    let parts = Parts::start(WEEK).await;
+    let ids: Vec<String> = (0..12).map(|i| format!("p-{i:02}")).collect();
+    for id in &ids {
+        parts
+            .record(&Delivery::plain(id, br#"{"ok":true}"#), now())
+            .await;
+    }
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    let refused = ["p-03", "p-07", "p-11"];
+    let proxy = BusProxy::start(&parts.db.endpoint, &refused).await;
+
+    let (answers, logs) = parts
+        .relay(&proxy.endpoint, &[], &[bus::stream_event(&records)])
+        .await;
+
+    let want: Vec<String> = records
+        .iter()
+        .filter(|r| refused.contains(&bus::delivery_id(r).as_str()))
+        .map(bus::sequence_number)
+        .collect();
+    assert_eq!(want.len(), 3);
+    assert_eq!(failures(&answers[0]), want);
+    let sizes: Vec<usize> = proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .collect();
+    assert_eq!(sizes, [10, 2]);
+    let arrived = parts.arrived().await;
+    assert_eq!(arrived.len(), 9);
+    assert!(refused.iter().all(|id| !arrived.contains_key(*id)));
+
+    let failed = logged(&logs, "relay failed");
+    let logged_ids: Vec<&str> = failed
+        .iter()
+        .map(|f| f["delivery_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(logged_ids, refused);
+    assert!(failed.iter().all(|f| f["reason"] == "InternalFailure"));
+    assert_eq!(metrics(&logs)[0]["RelayFailed"], 3);
+    assert_eq!(metrics(&logs)[0]["Relayed"], 9);
+}
+
+#[tokio::test]
+async fn an_unreachable_bus_fails_the_whole_batch_within_its_bounds() {
+    let parts = Parts::start(WEEK).await;
+    for id in ["u-1", "u-2", "u-3"] {
+        parts.record(&Delivery::plain(id, b"{}"), now()).await;
+    }
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    let (hole, held) = bus::black_hole().await;
+
+    let (answers, logs) = parts
+        .relay(
+            &hole,
+            &[
+                ("OUTBOX_TIMEOUT_MS", "1000"),
+                ("OUTBOX_ATTEMPT_TIMEOUT_MS", "300"),
+                ("OUTBOX_CONNECT_TIMEOUT_MS", "200"),
+                ("OUTBOX_MAX_ATTEMPTS", "2"),
+            ],
+            &[bus::stream_event(&records)],
+        )
+        .await;
+    held.abort();
+
+    let error = answers[0]
+        .as_ref()
+        .expect_err("a batch that failed whole is an error");
+    assert_eq!(error["errorType"], "RelayFailed");
+    assert_eq!(logged(&logs, "relay failed").len(), 3, "{logs}");
+    assert_eq!(metrics(&logs)[0]["RelayFailed"], 3);
+    assert!(parts.arrived().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_entry_too_large_for_the_bus_goes_whole_to_the_failure_queue() {
+    let parts = Parts::start(WEEK).await;
+    let failed_queue = bus::create_queue(&parts.db.endpoint, "failed").await;
+    let big_body = format!("{{\"text\":\"caf\\u00e9 {}\"}}", "x".repeat(4_000));
+    parts
+        .record(&Delivery::plain("o-big", big_body.as_bytes()), now())
+        .await;
+    parts
+        .record(&Delivery::plain("o-small", b"[1]"), now())
+        .await;
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+
+    let (answers, logs) = parts
+        .relay(
+            &parts.db.endpoint,
+            &[
+                ("OUTBOX_MAX_EVENT_BYTES", "2048"),
+                ("FAILED_DELIVERIES_QUEUE_URL", failed_queue.as_str()),
+            ],
+            &[bus::stream_event(&records)],
+        )
+        .await;
+
+    assert_eq!(failures(&answers[0]), Vec::<String>::new());
+    let arrived = parts.arrived().await;
+    assert_eq!(arrived.keys().collect::<Vec<_>>(), ["o-small"]);
+    let parked = bus::drain(&parts.db.endpoint, &failed_queue).await;
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].contains(&format!(",\"body\":{big_body}}}")));
+    let message: Value = serde_json::from_str(&parked[0]).unwrap();
+    assert_eq!(message["reason"], "too_large");
+    assert_eq!(message["entry"]["deliveryId"], "o-big");
+    assert_eq!(message["entry"]["source"], SOURCE);
+    assert_eq!(message["entry"]["detail"]["frontDoor"], "apigw-v2");
+    assert!(message["entryBytes"].as_u64().unwrap() > 2048);
+    assert_eq!(metrics(&logs)[0]["RelayOversize"], 1);
+    assert_eq!(metrics(&logs)[0]["Relayed"], 1);
+}
+
+#[tokio::test]
+async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
+    let parts = Parts::start(WEEK).await;
+    let t = now();
+    let items = [
+        (Delivery::plain("r-1", br#"{"r":1}"#), t - 7_200),
+        (DOORS[5], t - 3_600),
+        (DOORS[3], t - 1_800),
+        (Delivery::plain("r-4", br#"[4]"#), t),
+    ];
+    for (d, at) in &items {
+        parts.record(d, *at).await;
+    }
+    let proxy = BusProxy::start(&parts.db.endpoint, &[]).await;
+    let replay = |args: Vec<String>| {
+        let mut all = vec![
+            "--table".to_owned(),
+            TABLE.into(),
+            "--bus".into(),
+            BUS.into(),
+        ];
+        all.extend(args);
+        let endpoint = parts.db.endpoint.clone();
+        let eventbridge = proxy.endpoint.clone();
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            let out = bus::replay(&endpoint, &eventbridge, &args)
+                .output()
+                .await
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_clean(&stdout);
+            assert_clean(&stderr);
+            (out.status.code(), stdout, stderr)
+        }
+    };
+    let ids = |arrived: BTreeMap<String, Vec<Value>>| {
+        arrived
+            .into_iter()
+            .flat_map(|(id, events)| events.into_iter().map(move |_| id.clone()))
+            .collect::<Vec<_>>()
+    };
+
+    let (code, stdout, _) = replay(vec![
+        "--id".into(),
+        "r-1".into(),
+        "--id".into(),
+        "door-alb-text".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.ends_with("found 2, published 2, failed 0\n"),
+        "{stdout}"
+    );
+    assert_eq!(ids(parts.arrived().await), ["door-alb-text", "r-1"]);
+
+    let window = |from: i64, to: i64| {
+        vec![
+            "--from".to_owned(),
+            outbox::timestamp(from),
+            "--to".into(),
+            outbox::timestamp(to),
+        ]
+    };
+    let (code, stdout, _) = replay(window(t - 3_600, t - 1_800)).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.ends_with("found 2, published 2, failed 0\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        ids(parts.arrived().await),
+        ["door-alb-text", "door-eventbridge"]
+    );
+
+    let mut dry = window(t - 3_601, t);
+    dry.push("--dry-run".into());
+    let (code, stdout, _) = replay(dry).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.ends_with("found 3, published 0, failed 0 (dry run)\n"),
+        "{stdout}"
+    );
+    assert!(
+        ["door-eventbridge", "door-alb-text", "r-4"]
+            .iter()
+            .all(|id| stdout.contains(id))
+    );
+    assert!(parts.arrived().await.is_empty());
+
+    let (code, stdout, stderr) = replay(vec!["--id".into(), "nowhere".into()]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.ends_with("found 0, published 0, failed 1\n"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("not found: nowhere"), "{stderr}");
+
+    // The relay, over the same items, puts the same entries on the bus.
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    let replayed = proxy.entries();
+    proxy.requests.lock().unwrap().clear();
+    let (answers, _) = parts
+        .relay(&proxy.endpoint, &[], &[bus::stream_event(&records)])
+        .await;
+    assert_eq!(failures(&answers[0]), Vec::<String>::new());
+    let relayed = proxy.entries();
+    assert_eq!(relayed.len(), 4);
+    for entry in &replayed {
+        assert!(
+            relayed.contains(entry),
+            "replay sent {entry}, the relay did not"
+        );
+    }
+}
