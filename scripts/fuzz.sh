@@ -7,6 +7,9 @@
 # cargo-fuzz passes unstable compiler flags; RUSTC_BOOTSTRAP lets the stable
 # toolchain accept them. The code under test is safe Rust, so the run looks
 # for panics and does without AddressSanitizer (-s none).
+#
+# After a long run, keep only the inputs that add coverage before committing:
+#   RUSTC_BOOTSTRAP=1 cargo fuzz cmin -s none -O TARGET fuzz/corpus/TARGET -- -max_len=4096
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
