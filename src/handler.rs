@@ -130,7 +130,8 @@ impl<S: Store> Handler<S> {
             Err(reject) => return self.report(rejected(None, reject, None)),
         };
         if let Err(reject) = verified {
-            let diagnosis = diagnose::diagnose(scheme_keyed, delivery, &reject, now, &[]);
+            let others = keyring.other_integrations(integration);
+            let diagnosis = diagnose::diagnose(scheme_keyed, delivery, &reject, now, &others);
             return self.report(rejected(integration, reject, diagnosis));
         }
         let body_sha256 = hex::encode(Sha256::digest(&delivery.body));

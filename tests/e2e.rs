@@ -234,3 +234,121 @@ async fn an_unreachable_table_at_init_does_not_stop_the_function() {
     let logs = output(child).await;
     assert!(logs.contains("not reachable at init"), "{logs}");
 }
+
+#[tokio::test]
+async fn two_integrations_in_one_deployment_each_verify_with_their_own_secret() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let sm = aws_sdk_secretsmanager::Client::new(&db.sdk().await);
+    let secret = json!({"integrations": {
+        "sales": {"current": "sales-secret-value"},
+        "support": {"current": "support-secret-value", "previous": ""}
+    }});
+    let arn = sm
+        .create_secret()
+        .name("webhook")
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let api = RuntimeApi::start().await;
+    let child = function(
+        &api,
+        &[
+            ("SIGNATURE_SCHEME", "open-messaging"),
+            ("WEBHOOK_SECRET_ARN", &arn),
+            ("DEDUP_TABLE", "deliveries"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &db.endpoint),
+        ],
+    )
+    .spawn()
+    .unwrap();
+
+    let deliver = async |path: &str, secret: &str, body: &str| {
+        let headers = sample::signed_headers(
+            SchemeName::OpenMessaging,
+            secret,
+            body.as_bytes(),
+            None,
+            now(),
+        )
+        .unwrap();
+        let mut event = sample::wrap(
+            FrontDoor::FunctionUrl,
+            &headers,
+            body.as_bytes(),
+            false,
+            now(),
+        );
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        let answer = api.invoke(event).await;
+        (
+            answer
+                .as_ref()
+                .map(|v| v["statusCode"].as_u64().unwrap_or(0))
+                .unwrap_or(0),
+            verdict(&answer),
+        )
+    };
+    let sales = "/webhooks/genesys/sales";
+    let support = "/webhooks/genesys/support";
+    assert_eq!(
+        deliver(sales, "sales-secret-value", r#"{"n":1}"#).await,
+        (200, "accepted".into())
+    );
+    assert_eq!(
+        deliver(support, "support-secret-value", r#"{"n":2}"#).await,
+        (200, "accepted".into())
+    );
+    // Each integration's secret verifies only its own path.
+    assert_eq!(
+        deliver(support, "sales-secret-value", r#"{"n":3}"#).await,
+        (401, "invalid_signature".into())
+    );
+    // A name the secret does not hold, and the plain path, store nothing.
+    assert_eq!(
+        deliver(
+            "/webhooks/genesys/other",
+            "sales-secret-value",
+            r#"{"n":4}"#
+        )
+        .await,
+        (404, "unknown_integration".into())
+    );
+    assert_eq!(
+        deliver("/webhooks/genesys", "sales-secret-value", r#"{"n":5}"#).await,
+        (404, "unknown_integration".into())
+    );
+    assert_eq!(db.count("deliveries").await, 2);
+
+    let item = db
+        .client()
+        .await
+        .scan()
+        .table_name("deliveries")
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let mut names: Vec<_> = item
+        .iter()
+        .filter_map(|i| i.get("integration")?.as_s().ok().cloned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["sales", "support"]);
+
+    let logs = output(child).await;
+    assert!(logs.contains("\"integration\":\"sales\""), "{logs}");
+    assert!(
+        logs.contains("matches the secret of another integration, sales"),
+        "the mismatch names the integration whose secret signed it: {logs}"
+    );
+    for secret in ["sales-secret-value", "support-secret-value"] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+}

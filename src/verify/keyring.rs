@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{Scheme, SchemeName, SchemeSettings, scheme_for};
+use super::{Keys, Scheme, SchemeName, SchemeSettings, scheme_for};
 use crate::error::{ConfigError, Reject, RejectCode};
 use crate::secrets::{SecretRefresh, SecretSet, SecretsManager};
 
@@ -39,6 +39,19 @@ impl Keyring {
 
     pub fn scheme_name(&self) -> SchemeName {
         self.name
+    }
+
+    /// Every integration but `except`, with its keys: where a mismatch looks
+    /// for a delivery sent to the wrong integration's URL.
+    pub fn other_integrations(&self, except: Option<&str>) -> Vec<(&str, &Keys)> {
+        match &self.schemes {
+            Schemes::Single(_) => Vec::new(),
+            Schemes::Integrations(by_name) => by_name
+                .iter()
+                .filter(|(name, _)| Some(name.as_str()) != except)
+                .map(|(name, scheme)| (name.as_str(), scheme.keys()))
+                .collect(),
+        }
     }
 
     /// The integration a delivery to `path` is for, and the scheme keyed for

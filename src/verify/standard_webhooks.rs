@@ -140,6 +140,38 @@ mod tests {
     const BODY: &[u8] = br#"{"test": 2432232314}"#;
     const SIG: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
+    #[test]
+    fn a_key_outside_24_to_64_bytes_fails_init_naming_its_variable() {
+        use crate::secrets::{Secret, Secrets};
+        let good = Secret::new(SECRET);
+        let b64 = |n: usize| format!("whsec_{}", STANDARD.encode(vec![7u8; n]));
+        for (bad, ok) in [
+            ("whsec_".to_owned(), false),
+            (b64(23), false),
+            (b64(24), true),
+            (b64(64), true),
+            (b64(65), false),
+        ] {
+            let as_current = Secrets {
+                current: Secret::new(bad.clone()),
+                previous: None,
+            };
+            assert_eq!(StandardWebhooks::keys(&as_current).is_ok(), ok, "{bad}");
+            let as_previous = Secrets {
+                current: good.clone(),
+                previous: Some(Secret::held_in("WEBHOOK_SECRET_PREVIOUS", bad.clone())),
+            };
+            match StandardWebhooks::keys(&as_previous) {
+                Ok(_) => assert!(ok, "{bad}"),
+                Err(e) => {
+                    assert!(!ok, "{bad}");
+                    assert_eq!(e.var, "WEBHOOK_SECRET_PREVIOUS");
+                    assert!(!e.to_string().contains(&bad));
+                }
+            }
+        }
+    }
+
     fn scheme() -> StandardWebhooks {
         StandardWebhooks::new(
             None,
