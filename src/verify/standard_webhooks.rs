@@ -42,12 +42,13 @@ impl StandardWebhooks {
             .map(|s| {
                 let raw = s.expose();
                 let raw = raw.strip_prefix(b"whsec_").unwrap_or(raw);
-                STANDARD.decode(raw).map_err(|_| {
-                    ConfigError::new(
-                        "WEBHOOK_SECRET",
-                        "standard-webhooks needs whsec_<base64> secrets",
-                    )
-                })
+                match STANDARD.decode(raw) {
+                    Ok(key) if (24..=64).contains(&key.len()) => Ok(key),
+                    _ => Err(ConfigError::new(
+                        s.var(),
+                        "standard-webhooks needs whsec_<base64> secrets of 24 to 64 bytes",
+                    )),
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Keys::from_raw(decoded.iter().map(Vec::as_slice)))
@@ -166,7 +167,8 @@ mod tests {
                 Err(e) => {
                     assert!(!ok, "{bad}");
                     assert_eq!(e.var, "WEBHOOK_SECRET_PREVIOUS");
-                    assert!(!e.to_string().contains(&bad));
+                    let key = bad.trim_start_matches("whsec_");
+                    assert!(key.is_empty() || !e.to_string().contains(key));
                 }
             }
         }
