@@ -205,7 +205,9 @@ fn header_name(var: &'static str, value: &str) -> Result<HeaderName, ConfigError
         .map_err(|_| ConfigError::new(var, "not a valid HTTP header name"))
 }
 
-fn number<T>(
+/// A whole number from `min` to `max`, or `default` when unset; the error
+/// names the variable.
+pub(crate) fn number<T>(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: T,

@@ -16,6 +16,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use serde_json::json;
 use thiserror::Error;
 
+use crate::config::number;
 use crate::error::ConfigError;
 use crate::outbox::OutboxItem;
 use entry::Entry;
@@ -93,25 +94,6 @@ impl RelayConfig {
             timeouts,
             max_event_bytes,
         })
-    }
-}
-
-fn number(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    match get(var) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                ConfigError::new(var, format!("must be a whole number from {min} to {max}"))
-            }),
     }
 }
 
