@@ -57,17 +57,9 @@ impl<S: Store> Handler<S> {
         &self.store
     }
 
-    /// `event` is the invocation's JSON exactly as the runtime received it.
-    pub async fn handle(&self, event: &str) -> Result<Reply, InvocationError> {
-        self.handle_at(event, unix_now()).await
-    }
-
-    /// As [`Self::handle`], naming the Lambda request id in the line.
-    pub async fn handle_request(
-        &self,
-        event: &str,
-        request_id: &str,
-    ) -> Result<Reply, InvocationError> {
+    /// `event` is the invocation's JSON exactly as the runtime received it;
+    /// `request_id` is Lambda's, named in the delivery's line.
+    pub async fn handle(&self, event: &str, request_id: &str) -> Result<Reply, InvocationError> {
         self.invoke(event, unix_now(), Some(request_id)).await
     }
 

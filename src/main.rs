@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let handler = &handler;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| async move {
         handler
-            .handle_request(event.payload.get(), &event.context.request_id)
+            .handle(event.payload.get(), &event.context.request_id)
             .await
     }))
     .await
