@@ -12,7 +12,7 @@ use crate::envelope::{
     self, Decoded, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_SCHEME, PartnerEvent,
 };
 use crate::error::{InvocationError, Reject, RejectCode};
-use crate::metrics::Metrics;
+use crate::metrics::{Delivery, Metrics};
 use crate::outcome::Outcome;
 use crate::respond::{self, Reply};
 use crate::verify::diagnose::{self, Diagnosis};
@@ -27,8 +27,9 @@ pub struct Handler<S> {
     metrics: Metrics,
 }
 
-/// What one delivery's log line and metrics document say.
+/// What one delivery's line says.
 struct Report<'a> {
+    request_id: Option<&'a str>,
     front_door: &'static str,
     scheme: &'static str,
     integration: Option<&'a str>,
@@ -36,7 +37,7 @@ struct Report<'a> {
     outcome: Outcome,
     /// How long the store write took, when one was made.
     store_ms: Option<f64>,
-    /// Why a signature failed, for the log's `reason`.
+    /// Why a signature failed, for the line's `reason`.
     diagnosis: Option<Diagnosis>,
 }
 
@@ -56,13 +57,23 @@ impl<S: Store> Handler<S> {
         &self.store
     }
 
-    /// `event` is the invocation's JSON exactly as the runtime received it.
-    pub async fn handle(&self, event: &str) -> Result<Reply, InvocationError> {
-        self.handle_at(event, unix_now()).await
+    /// `event` is the invocation's JSON exactly as the runtime received it;
+    /// `request_id` is Lambda's, named in the delivery's line.
+    pub async fn handle(&self, event: &str, request_id: &str) -> Result<Reply, InvocationError> {
+        self.invoke(event, unix_now(), Some(request_id)).await
     }
 
     /// `now` is Unix seconds: the clock for timestamps and expiry.
     pub async fn handle_at(&self, event: &str, now: i64) -> Result<Reply, InvocationError> {
+        self.invoke(event, now, None).await
+    }
+
+    async fn invoke(
+        &self,
+        event: &str,
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Result<Reply, InvocationError> {
         let Some(decoded) = envelope::decode(event, &self.limits) else {
             tracing::warn!(
                 outcome = "invocation_error",
@@ -72,9 +83,10 @@ impl<S: Store> Handler<S> {
         };
         let front_door = decoded.front_door();
         let outcome = match decoded {
-            Decoded::Http(d) => self.verify_and_record(&d, now).await,
-            Decoded::Partner(p) => self.record_partner_event(&p, now).await,
+            Decoded::Http(d) => self.verify_and_record(&d, now, request_id).await,
+            Decoded::Partner(p) => self.record_partner_event(&p, now, request_id).await,
             Decoded::Refused { reject, .. } => self.report(Report {
+                request_id,
                 front_door: front_door.as_str(),
                 scheme: self.scheme_recorded(front_door),
                 integration: None,
@@ -94,12 +106,18 @@ impl<S: Store> Handler<S> {
         }
     }
 
-    async fn verify_and_record(&self, delivery: &HttpDelivery, now: i64) -> Outcome {
+    async fn verify_and_record(
+        &self,
+        delivery: &HttpDelivery,
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Outcome {
         self.note_refresh(self.keys.refresh_if_stale(now).await);
         let mut keyring = self.keys.get();
         let scheme = keyring.scheme_name().as_str();
         let front_door = delivery.front_door.as_str();
         let rejected = |integration, reject, diagnosis| Report {
+            request_id,
             front_door,
             scheme,
             integration,
@@ -134,8 +152,7 @@ impl<S: Store> Handler<S> {
             let diagnosis = diagnose::diagnose(scheme_keyed, delivery, &reject, now, &others);
             return self.report(rejected(integration, reject, diagnosis));
         }
-        let body_sha256 = hex::encode(Sha256::digest(&delivery.body));
-        let delivery_id = match self.delivery_id(scheme_keyed, delivery, &body_sha256) {
+        let delivery_id = match self.delivery_id(scheme_keyed, delivery) {
             Ok(id) => id,
             Err(reject) => return self.report(rejected(integration, reject, None)),
         };
@@ -143,7 +160,6 @@ impl<S: Store> Handler<S> {
         let record = Record {
             delivery_id: &delivery_id,
             body: &delivery.body,
-            body_sha256: &body_sha256,
             front_door,
             scheme,
             topic: topic.as_deref(),
@@ -151,7 +167,7 @@ impl<S: Store> Handler<S> {
             integration,
             received_at: now,
         };
-        self.record(record).await
+        self.record(record, request_id).await
     }
 
     /// Logs and counts a failed read of the secret; the held keys stay.
@@ -162,12 +178,15 @@ impl<S: Store> Handler<S> {
         }
     }
 
-    async fn record_partner_event(&self, event: &PartnerEvent, now: i64) -> Outcome {
-        let body_sha256 = hex::encode(Sha256::digest(&event.detail));
+    async fn record_partner_event(
+        &self,
+        event: &PartnerEvent,
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Outcome {
         let record = Record {
             delivery_id: &event.id,
             body: &event.detail,
-            body_sha256: &body_sha256,
             front_door: envelope::FrontDoor::EventBridge.as_str(),
             scheme: PARTNER_SCHEME,
             topic: event.topic.as_deref(),
@@ -175,19 +194,14 @@ impl<S: Store> Handler<S> {
             integration: None,
             received_at: now,
         };
-        self.record(record).await
+        self.record(record, request_id).await
     }
 
     /// The scheme's signed id, else the delivery-id header where the scheme
     /// honours one, else a hash of the exact body (Open Messaging sends no id,
     /// and a message and its receipts share `id`). A comma in the header is
     /// a repeat that HTTP API or a Function URL joined, never an id.
-    fn delivery_id(
-        &self,
-        scheme: &dyn Scheme,
-        d: &HttpDelivery,
-        body_sha256: &str,
-    ) -> Result<String, Reject> {
+    fn delivery_id(&self, scheme: &dyn Scheme, d: &HttpDelivery) -> Result<String, Reject> {
         let named = match scheme.delivery_id(d)? {
             Some(id) if !id.is_empty() => Some(id),
             _ if scheme.honours_id_header() => d
@@ -203,11 +217,11 @@ impl<S: Store> Handler<S> {
                 Err(RejectCode::Malformed.because("delivery id too long"))
             }
             Some(id) => Ok(id.to_owned()),
-            None => Ok(format!("sha256:{body_sha256}")),
+            None => Ok(format!("sha256:{}", hex::encode(Sha256::digest(&d.body)))),
         }
     }
 
-    async fn record(&self, record: Record<'_>) -> Outcome {
+    async fn record(&self, record: Record<'_>, request_id: Option<&str>) -> Outcome {
         let started = Instant::now();
         let result = self.store.record(&record).await;
         let store_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -229,6 +243,7 @@ impl<S: Store> Handler<S> {
             Err(e) => Outcome::StoreUnavailable(e),
         };
         self.report(Report {
+            request_id,
             front_door: record.front_door,
             scheme: record.scheme,
             integration: record.integration,
@@ -239,10 +254,11 @@ impl<S: Store> Handler<S> {
         })
     }
 
-    /// Writes one delivery's log line and metrics document, and hands its
-    /// outcome on. Never a secret, a signature value or a body.
+    /// Writes one delivery's line and hands its outcome on. Never a
+    /// secret, a signature value or a body.
     fn report(&self, report: Report<'_>) -> Outcome {
         let Report {
+            request_id,
             front_door,
             scheme,
             integration,
@@ -257,17 +273,16 @@ impl<S: Store> Handler<S> {
             (Outcome::StoreUnavailable(e), _) => Some(e.to_string()),
             _ => None,
         };
-        tracing::info!(
+        self.metrics.emit(&Delivery {
+            request_id,
             front_door,
             scheme,
             integration,
             delivery_id,
-            outcome = outcome.label(),
-            reason,
+            outcome: &outcome,
+            reason: reason.as_deref(),
             store_ms,
-            "delivery"
-        );
-        self.metrics.emit(&outcome, store_ms);
+        });
         outcome
     }
 }

@@ -16,7 +16,9 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!("init failed: {e}"))?;
     let handler = &handler;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| async move {
-        handler.handle(event.payload.get()).await
+        handler
+            .handle(event.payload.get(), &event.context.request_id)
+            .await
     }))
     .await
 }

@@ -1,19 +1,61 @@
-//! CloudWatch metrics as Embedded Metric Format documents on stdout: Lambda
-//! ships them with the logs, so the hot path makes no API call.
+//! Each delivery's one line on stdout: a JSON log line that is also a
+//! CloudWatch Embedded Metric Format document, so one write carries both the
+//! fields users filter on and the metrics, and the hot path makes no API call.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use crate::clock::unix_now_ms;
 use crate::outcome::Outcome;
 
-/// Writes one EMF document per delivery into `namespace`.
+/// What one delivery's line says besides its metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The Lambda request id, to find the invocation's own platform lines.
+    pub request_id: Option<&'a str>,
+    pub front_door: &'a str,
+    pub scheme: &'a str,
+    pub integration: Option<&'a str>,
+    pub delivery_id: Option<&'a str>,
+    pub outcome: &'a Outcome,
+    /// Why a delivery was refused or not stored, diagnosis included.
+    pub reason: Option<&'a str>,
+    /// How long the store write took, when one was made.
+    pub store_ms: Option<f64>,
+}
+
+/// Writes one line per delivery into `namespace`.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     /// The namespace as a JSON string literal, escaped once.
     namespace: String,
+}
+
+type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Sends every line this module writes to `sink` instead of stdout, for a
+/// process that reads its own lines (the tests). The first call wins.
+pub fn write_lines_to(sink: impl Fn(&[u8]) + Send + Sync + 'static) {
+    let _ = SINK.set(Box::new(sink));
+}
+
+/// One write per line, so a line is never split between log events.
+fn write_line(line: &[u8]) {
+    match SINK.get() {
+        Some(sink) => sink(line),
+        None => {
+            let _ = std::io::stdout().lock().write_all(line);
+        }
+    }
+}
+
+/// `s` as a JSON string literal.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(out, s);
 }
 
 impl Metrics {
@@ -23,50 +65,72 @@ impl Metrics {
         }
     }
 
-    /// The document for one delivery, as one line of JSON. `Rejected` carries
-    /// the `Reason` dimension; the others are dimensionless, so each is one
-    /// metric. Written directly rather than through a JSON tree: it is on
-    /// every delivery's path.
-    pub fn document(&self, outcome: &Outcome, store_ms: Option<f64>, timestamp_ms: u64) -> String {
-        let (name, reason) = match outcome {
+    /// One delivery's line, newline included. `Rejected` carries the
+    /// `Reason` dimension (the code alone, never the detail); the other
+    /// outcomes are dimensionless, so each is one metric. The store's time
+    /// is the `store_ms` field, not a metric of its own: a second metric
+    /// would hold the same number twice in every line. Written directly
+    /// rather than through a JSON tree: it is on every delivery's path.
+    pub fn line(&self, d: &Delivery<'_>, timestamp_ms: u64) -> Vec<u8> {
+        let (name, reason_code) = match d.outcome {
             Outcome::Accepted { .. } => ("Accepted", None),
             Outcome::Duplicate { .. } => ("Duplicate", None),
             Outcome::Rejected(r) => ("Rejected", Some(r.code.as_str())),
             Outcome::StoreUnavailable(_) => ("StoreErrors", None),
         };
-        let mut metrics = format!(r#"{{"Name":"{name}","Unit":"Count"}}"#);
-        let mut values = format!(r#""{name}":1"#);
-        if let Some(ms) = store_ms {
-            metrics.push_str(r#",{"Name":"StoreLatency","Unit":"Milliseconds"}"#);
-            let _ = write!(values, r#","StoreLatency":{ms:.3}"#);
-        }
-        let dimensions = match reason {
-            Some(reason) => {
-                let _ = write!(values, r#","Reason":"{reason}""#);
-                r#"[["Reason"]]"#
-            }
-            None => "[[]]",
+        let dimensions = if reason_code.is_some() {
+            r#"[["Reason"]]"#
+        } else {
+            "[[]]"
         };
-        format!(
-            r#"{{"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":{dimensions},"Metrics":[{metrics}]}}]}},{values}}}"#,
+        let mut out = Vec::with_capacity(512);
+        let _ = write!(
+            out,
+            r#"{{"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":{dimensions},"Metrics":[{{"Name":"{name}","Unit":"Count"}}]}}]}},"level":"INFO","message":"delivery""#,
             self.namespace
-        )
+        );
+        let fields = [
+            ("requestId", d.request_id),
+            ("front_door", Some(d.front_door)),
+            ("scheme", Some(d.scheme)),
+            ("integration", d.integration),
+            ("delivery_id", d.delivery_id),
+            ("outcome", Some(d.outcome.label())),
+            ("reason", d.reason),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                let _ = write!(out, r#","{key}":"#);
+                push_json_str(&mut out, value);
+            }
+        }
+        if let Some(ms) = d.store_ms {
+            let _ = write!(out, r#","store_ms":{ms:.3}"#);
+        }
+        let _ = write!(out, r#","{name}":1"#);
+        if let Some(code) = reason_code {
+            let _ = write!(out, r#","Reason":"{code}""#);
+        }
+        out.extend_from_slice(b"}\n");
+        out
+    }
+
+    /// Writes one delivery's line.
+    pub fn emit(&self, delivery: &Delivery<'_>) {
+        write_line(&self.line(delivery, unix_now_ms()));
     }
 
     /// One count of `name`, dimensionless, for events outside a delivery's
-    /// own document.
+    /// own line.
     pub fn emit_count(&self, name: &str) {
-        let line = format!(
-            r#"{{"_aws":{{"Timestamp":{},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":[[]],"Metrics":[{{"Name":"{name}","Unit":"Count"}}]}}]}},"{name}":1}}"#,
+        write_line(
+            format!(
+            "{{\"_aws\":{{\"Timestamp\":{},\"CloudWatchMetrics\":[{{\"Namespace\":{},\"Dimensions\":[[]],\"Metrics\":[{{\"Name\":\"{name}\",\"Unit\":\"Count\"}}]}}]}},\"{name}\":1}}\n",
             unix_now_ms(),
-            self.namespace
+                self.namespace
+            )
+            .as_bytes(),
         );
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
-    }
-
-    pub fn emit(&self, outcome: &Outcome, store_ms: Option<f64>) {
-        let line = self.document(outcome, store_ms, unix_now_ms());
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 }
 
@@ -77,38 +141,77 @@ mod tests {
 
     use serde_json::json;
 
+    const UUID: &str = "0b6a1c7e-3f2d-4a59-9e8b-2c4d6f8a0b1c";
+
+    fn delivery<'a>(outcome: &'a Outcome, store_ms: Option<f64>) -> Delivery<'a> {
+        Delivery {
+            request_id: Some("8f5e3f2a-1b2c-4d5e-8f90-123456789abc"),
+            front_door: "apigw-v2",
+            scheme: "genesys",
+            integration: None,
+            delivery_id: Some(UUID),
+            outcome,
+            reason: None,
+            store_ms,
+        }
+    }
+
+    fn parse(line: &[u8]) -> Value {
+        let line = std::str::from_utf8(line).unwrap();
+        assert_eq!(line.find('\n'), Some(line.len() - 1), "one line: {line}");
+        serde_json::from_str(line).expect("one JSON document")
+    }
+
     fn doc(outcome: Outcome, store_ms: Option<f64>) -> Value {
-        let line = Metrics::new("GenesysWebhook").document(&outcome, store_ms, 1_700_000_000_000);
-        assert!(!line.contains('\n'));
-        serde_json::from_str(&line).expect("one JSON document")
+        let line =
+            Metrics::new("GenesysWebhook").line(&delivery(&outcome, store_ms), 1_700_000_000_000);
+        parse(&line)
     }
 
     #[test]
-    fn accepted_counts_and_times_the_store() {
+    fn accepted_is_one_log_line_and_one_metrics_document() {
         let d = doc(
             Outcome::Accepted {
-                delivery_id: "d".into(),
+                delivery_id: UUID.into(),
             },
             Some(4.25),
         );
         assert_eq!(
             d,
             json!({
-                "Accepted": 1,
-                "StoreLatency": 4.25,
                 "_aws": {
                     "Timestamp": 1_700_000_000_000u64,
                     "CloudWatchMetrics": [{
                         "Namespace": "GenesysWebhook",
                         "Dimensions": [[]],
-                        "Metrics": [
-                            {"Name": "Accepted", "Unit": "Count"},
-                            {"Name": "StoreLatency", "Unit": "Milliseconds"}
-                        ]
+                        "Metrics": [{"Name": "Accepted", "Unit": "Count"}]
                     }]
-                }
+                },
+                "level": "INFO",
+                "message": "delivery",
+                "requestId": "8f5e3f2a-1b2c-4d5e-8f90-123456789abc",
+                "front_door": "apigw-v2",
+                "scheme": "genesys",
+                "delivery_id": UUID,
+                "outcome": "accepted",
+                "store_ms": 4.25,
+                "Accepted": 1
             })
         );
+    }
+
+    /// The size CloudWatch Logs bills for an accepted delivery, with a
+    /// 36-character delivery id and request id, a store time of five
+    /// significant digits, and one integration (so no `integration` field).
+    #[test]
+    fn an_accepted_line_is_at_most_400_bytes() {
+        let outcome = Outcome::Accepted {
+            delivery_id: UUID.into(),
+        };
+        let d = delivery(&outcome, Some(12.345));
+        let line = Metrics::new("GenesysWebhook").line(&d, 1_764_158_189_123);
+        let text = String::from_utf8_lossy(&line);
+        assert!(line.len() <= 400, "{} bytes: {text}", line.len());
     }
 
     #[test]
@@ -119,7 +222,10 @@ mod tests {
             },
             Some(1.0),
         );
-        assert_eq!(d["Duplicate"], 1);
+        assert_eq!(
+            (d["Duplicate"].clone(), d["outcome"].clone()),
+            (json!(1), json!("duplicate"))
+        );
         let d = doc(
             Outcome::StoreUnavailable(StoreError("x".into())),
             Some(3000.0),
@@ -129,35 +235,34 @@ mod tests {
             d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
             "StoreErrors"
         );
-        assert_eq!(d["StoreLatency"], 3000.0);
+        assert_eq!(d["store_ms"], 3000.0);
     }
 
     #[test]
-    fn namespace_is_escaped() {
-        let line = Metrics::new("a\"b").document(
-            &Outcome::Duplicate {
-                delivery_id: "d".into(),
-            },
-            None,
-            0,
-        );
-        let v: Value = serde_json::from_str(&line).unwrap();
+    fn namespace_and_fields_are_escaped() {
+        let outcome = Outcome::Duplicate {
+            delivery_id: "d".into(),
+        };
+        let mut d = delivery(&outcome, None);
+        d.delivery_id = Some("a\"b\n\\c");
+        let v = parse(&Metrics::new("a\"b").line(&d, 0));
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "a\"b");
+        assert_eq!(v["delivery_id"], "a\"b\n\\c");
     }
 
     #[test]
-    fn rejected_has_a_reason_dimension_and_no_detail() {
-        let d = doc(
-            Outcome::Rejected(RejectCode::InvalidSignature.because("no secret matches")),
-            None,
-        );
+    fn rejected_has_a_reason_dimension_of_the_code_alone() {
+        let outcome = Outcome::Rejected(RejectCode::InvalidSignature.because("no secret matches"));
+        let mut d = delivery(&outcome, None);
+        d.reason = Some("invalid_signature (no secret matches)");
+        let d = parse(&Metrics::new("GenesysWebhook").line(&d, 0));
         assert_eq!(d["Rejected"], 1);
         assert_eq!(d["Reason"], "invalid_signature");
         assert_eq!(
             d["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["Reason"]])
         );
-        assert!(d.get("StoreLatency").is_none());
-        assert!(!d.to_string().contains("no secret matches"));
+        assert_eq!(d["reason"], "invalid_signature (no secret matches)");
+        assert!(d.get("store_ms").is_none());
     }
 }

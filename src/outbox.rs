@@ -21,8 +21,6 @@ pub const RECEIVED_AT: &str = "received_at";
 pub const FRONT_DOOR: &str = "front_door";
 /// The exact verified bytes, as a binary attribute.
 pub const BODY: &str = "body";
-/// Lowercase hex SHA-256 of the body, to tell a redelivery from an id collision.
-pub const BODY_SHA256: &str = "body_sha256";
 pub const SCHEME: &str = "scheme";
 /// The Genesys topic or Open Messaging message type, where the body names one.
 pub const TOPIC: &str = "topic";
@@ -70,7 +68,6 @@ pub fn item(r: &Record<'_>, ttl_seconds: i64) -> HashMap<String, AttributeValue>
         ),
         (FRONT_DOOR.to_owned(), s(r.front_door)),
         (BODY.to_owned(), AttributeValue::B(Blob::new(r.body))),
-        (BODY_SHA256.to_owned(), s(r.body_sha256)),
         (SCHEME.to_owned(), s(r.scheme)),
     ]);
     if let Some(topic) = r.topic {
@@ -115,7 +112,6 @@ mod tests {
         let record = Record {
             delivery_id: &id,
             body: &body,
-            body_sha256: &"0".repeat(64),
             front_door: "function-url",
             scheme: "standard-webhooks",
             topic: Some(&topic),
@@ -128,13 +124,31 @@ mod tests {
         assert!(dynamodb_size(&item) - body.len() < RESERVED_BYTES);
     }
 
+    /// A typical accepted delivery: a 36-character delivery id, a Genesys
+    /// topic naming a user, the longest front door and scheme names.
+    #[test]
+    fn an_item_holds_at_most_200_bytes_beside_the_body() {
+        let body = vec![b'a'; 2048];
+        let record = Record {
+            delivery_id: "0b6a1c7e-3f2d-4a59-9e8b-2c4d6f8a0b1c",
+            body: &body,
+            front_door: "function-url",
+            scheme: "standard-webhooks",
+            topic: Some("v2.users.8f5e3f2a-1b2c-4d5e-8f90-123456789abc.presence"),
+            detail_type: None,
+            integration: None,
+            received_at: 1_764_158_189,
+        };
+        let overhead = dynamodb_size(&item(&record, 7 * 86_400)) - body.len();
+        assert!(overhead <= 200, "{overhead} bytes beside the body");
+    }
+
     #[test]
     fn an_overlong_detail_type_is_left_out() {
         let long = "d".repeat(MAX_DETAIL_TYPE_BYTES + 1);
         let record = Record {
             delivery_id: "e",
             body: b"{}",
-            body_sha256: "00",
             front_door: "eventbridge",
             scheme: "partner-source",
             topic: None,

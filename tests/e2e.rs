@@ -122,7 +122,7 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
             .collect();
         let deliveries: Vec<&Value> = lines
             .iter()
-            .filter(|l| l["fields"]["message"] == "delivery")
+            .filter(|l| l["message"] == "delivery")
             .collect();
         assert_eq!(
             deliveries.len(),
@@ -130,24 +130,24 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
             "one log line per delivery:\n{logs}"
         );
         for line in &deliveries {
-            let f = &line["fields"];
             assert!(
-                line["span"]["requestId"]
+                line["requestId"]
                     .as_str()
                     .is_some_and(|r| r.starts_with("req-")),
                 "{line}"
             );
-            assert!(f["scheme"].as_str().is_some(), "{line}");
-            assert!(f["front_door"].as_str().is_some(), "{line}");
-            match f["outcome"].as_str().unwrap() {
+            assert!(line["scheme"].as_str().is_some(), "{line}");
+            assert!(line["front_door"].as_str().is_some(), "{line}");
+            match line["outcome"].as_str().unwrap() {
                 "accepted" | "duplicate" => {
                     assert!(
-                        f["delivery_id"].as_str().is_some() && f["store_ms"].as_f64().is_some(),
+                        line["delivery_id"].as_str().is_some()
+                            && line["store_ms"].as_f64().is_some(),
                         "{line}"
                     );
-                    assert!(f.get("reason").is_none(), "{line}");
+                    assert!(line.get("reason").is_none(), "{line}");
                 }
-                "rejected" => assert!(f["reason"].as_str().is_some(), "{line}"),
+                "rejected" => assert!(line["reason"].as_str().is_some(), "{line}"),
                 other => panic!("unexpected outcome {other}: {line}"),
             }
         }
@@ -157,11 +157,15 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
             invocations,
             "one metrics document per delivery:\n{logs}"
         );
+        assert_eq!(
+            metrics, deliveries,
+            "the metrics are the delivery's own line"
+        );
         for (doc, line) in metrics.iter().zip(&deliveries) {
             let directive = &doc["_aws"]["CloudWatchMetrics"][0];
             assert_eq!(directive["Namespace"], "E2E");
             let name = directive["Metrics"][0]["Name"].as_str().unwrap();
-            let want = match line["fields"]["outcome"].as_str().unwrap() {
+            let want = match line["outcome"].as_str().unwrap() {
                 "accepted" => "Accepted",
                 "duplicate" => "Duplicate",
                 _ => "Rejected",

@@ -15,7 +15,6 @@ use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::dedup::{DynamoStore, Record, Recorded, Store};
 use genesys_webhook::outbox;
 use serde_json::{Value, json};
-use sha2::Digest as _;
 use support::bus::{self, BusProxy, SECRET_KEY, SOURCE, StreamReader};
 use support::runtime_api::{Answer, RuntimeApi};
 use support::{LocalDynamo, TIMEOUTS};
@@ -129,12 +128,10 @@ impl Parts {
     }
 
     async fn record(&self, d: &Delivery<'_>, at: i64) -> Recorded {
-        let sha = hex::encode(sha2::Sha256::digest(d.body));
         self.store
             .record(&Record {
                 delivery_id: d.id,
                 body: d.body,
-                body_sha256: &sha,
                 front_door: d.door,
                 scheme: d.scheme,
                 topic: d.topic,

@@ -89,9 +89,10 @@ impl Store for DynamoStore {
             Ok(_) => Ok(Recorded::Accepted),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 PutItemError::ConditionalCheckFailedException(held) => {
-                    let held_sha = held.item().and_then(|i| i.get(outbox::BODY_SHA256));
-                    let same_content = match held_sha {
-                        Some(AttributeValue::S(sha)) => sha == record.body_sha256,
+                    // The failed condition returns the held item, body and all.
+                    let held_body = held.item().and_then(|i| i.get(outbox::BODY));
+                    let same_content = match held_body {
+                        Some(AttributeValue::B(body)) => body.as_ref() == record.body,
                         _ => true,
                     };
                     Ok(Recorded::Duplicate { same_content })

@@ -11,7 +11,6 @@ use crate::error::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub body: Vec<u8>,
-    pub body_sha256: String,
     pub expires_at: i64,
 }
 
@@ -55,14 +54,13 @@ impl Store for MemoryStore {
             && held.expires_at >= record.received_at
         {
             return Ok(Recorded::Duplicate {
-                same_content: held.body_sha256 == record.body_sha256,
+                same_content: held.body == record.body,
             });
         }
         items.insert(
             record.delivery_id.to_owned(),
             Held {
                 body: record.body.to_vec(),
-                body_sha256: record.body_sha256.to_owned(),
                 expires_at: record.received_at + self.ttl_seconds,
             },
         );
@@ -74,11 +72,10 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
 
-    fn record<'a>(id: &'a str, body: &'a [u8], sha: &'a str, at: i64) -> Record<'a> {
+    fn record<'a>(id: &'a str, body: &'a [u8], at: i64) -> Record<'a> {
         Record {
             delivery_id: id,
             body,
-            body_sha256: sha,
             front_door: "apigw-v2",
             scheme: "genesys",
             topic: None,
@@ -92,21 +89,21 @@ mod tests {
     async fn first_accepted_then_duplicate_then_expired() {
         let store = MemoryStore::new(100);
         assert_eq!(
-            store.record(&record("a", b"x", "h1", 0)).await.unwrap(),
+            store.record(&record("a", b"x", 0)).await.unwrap(),
             Recorded::Accepted
         );
         assert_eq!(
-            store.record(&record("a", b"x", "h1", 100)).await.unwrap(),
+            store.record(&record("a", b"x", 100)).await.unwrap(),
             Recorded::Duplicate { same_content: true }
         );
         assert_eq!(
-            store.record(&record("a", b"y", "h2", 50)).await.unwrap(),
+            store.record(&record("a", b"y", 50)).await.unwrap(),
             Recorded::Duplicate {
                 same_content: false
             }
         );
         assert_eq!(
-            store.record(&record("a", b"z", "h3", 101)).await.unwrap(),
+            store.record(&record("a", b"z", 101)).await.unwrap(),
             Recorded::Accepted
         );
         assert_eq!(store.get("a").unwrap().body, b"z");

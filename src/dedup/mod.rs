@@ -17,8 +17,6 @@ pub struct Record<'a> {
     pub delivery_id: &'a str,
     /// The exact verified bytes.
     pub body: &'a [u8],
-    /// Lowercase hex SHA-256 of `body`.
-    pub body_sha256: &'a str,
     pub front_door: &'static str,
     pub scheme: &'static str,
     /// The Genesys topic or event type, where the delivery names one.

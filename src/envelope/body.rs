@@ -38,22 +38,53 @@ pub fn body_bytes(body: Cow<'_, str>, is_base64: bool, max_body: usize) -> Resul
 /// The Genesys topic (`topicName`) or Open Messaging message type (`type`)
 /// of a JSON object body, for consumers filtering the outbox; `None` for
 /// anything else. One rule for HTTP bodies and partner events alike.
+///
+/// Reading stops at a `topicName`, which Genesys sends first, so the rest of
+/// the body is not scanned again: it was verified as bytes, and the topic is
+/// only a label. A `type` counts only once the whole body has been read.
 pub fn topic(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
+    #[derive(Default)]
     struct Named {
-        #[serde(rename = "topicName")]
         topic_name: Option<String>,
-        #[serde(rename = "type")]
         kind: Option<String>,
+    }
+    struct Fields<'n>(&'n mut Named);
+    impl<'de> Visitor<'de> for Fields<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(Text(key)) = map.next_key()? {
+                match key.as_ref() {
+                    "topicName" => {
+                        self.0.topic_name = map.next_value()?;
+                        if self.0.topic_name.is_some() {
+                            return Ok(());
+                        }
+                    }
+                    "type" => self.0.kind = map.next_value()?,
+                    _ => map.next_value::<de::IgnoredAny>().map(|_| ())?,
+                }
+            }
+            Ok(())
+        }
     }
     if body.first() != Some(&b'{') {
         return None;
     }
-    let named: Named = serde_json::from_slice(body).ok()?;
-    named
-        .topic_name
-        .or(named.kind)
-        .filter(|t| t.len() <= MAX_TOPIC_BYTES)
+    let mut named = Named::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = de
+        .deserialize_map(Fields(&mut named))
+        .and_then(|()| de.end());
+    match named.topic_name {
+        Some(topic) => Some(topic),
+        None => read.ok().and(named.kind),
+    }
+    .filter(|t| t.len() <= MAX_TOPIC_BYTES)
 }
 
 /// A JSON string borrowed from the event where it has no escapes (serde's
@@ -161,6 +192,11 @@ mod tests {
         assert_eq!(topic(br#"{"type":"Text"}"#).as_deref(), Some("Text"));
         assert_eq!(topic(br#"[{"type":"Text"}]"#), None);
         assert_eq!(topic(b"not json"), None);
+        assert_eq!(
+            topic(br#"{"type":"T","topicName":"v2.b","x":[1]}"#).as_deref(),
+            Some("v2.b")
+        );
+        assert_eq!(topic(br#"{"type":"T","x":"#), None);
         let long = format!(r#"{{"topicName":"{}"}}"#, "t".repeat(257));
         assert_eq!(topic(long.as_bytes()), None);
     }

@@ -8,10 +8,7 @@ use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use serde_dynamo::{AttributeValue, Item};
 use thiserror::Error;
 
-use super::{
-    BODY, BODY_SHA256, DELIVERY_ID, DETAIL_TYPE, FRONT_DOOR, INTEGRATION, RECEIVED_AT, SCHEME,
-    TOPIC,
-};
+use super::{BODY, DELIVERY_ID, DETAIL_TYPE, FRONT_DOOR, INTEGRATION, RECEIVED_AT, SCHEME, TOPIC};
 
 /// One recorded delivery, as the relay and replay publish it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +21,6 @@ pub struct OutboxItem {
     pub front_door: String,
     pub scheme: String,
     pub body: Vec<u8>,
-    pub body_sha256: Option<String>,
     pub topic: Option<String>,
     pub detail_type: Option<String>,
     pub integration: Option<String>,
@@ -69,7 +65,6 @@ impl OutboxItem {
             front_door: string(&mut item, FRONT_DOOR)?,
             scheme: string(&mut item, SCHEME)?,
             body,
-            body_sha256: optional(&mut item, BODY_SHA256)?,
             topic: optional(&mut item, TOPIC)?,
             detail_type: optional(&mut item, DETAIL_TYPE)?,
             integration: optional(&mut item, INTEGRATION)?,
@@ -119,7 +114,6 @@ mod tests {
         Record {
             delivery_id: "d-1",
             body: b"{\"a\":\"\\u00e9\"}",
-            body_sha256: "abc",
             front_door: "apigw-v2",
             scheme: "genesys",
             topic,
@@ -141,7 +135,6 @@ mod tests {
                 front_door: "apigw-v2".into(),
                 scheme: "genesys".into(),
                 body: b"{\"a\":\"\\u00e9\"}".to_vec(),
-                body_sha256: Some("abc".into()),
                 topic: Some("v2.users.x".into()),
                 detail_type: None,
                 integration: None,

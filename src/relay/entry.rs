@@ -152,7 +152,6 @@ mod tests {
             front_door: "function-url".into(),
             scheme: "open-messaging".into(),
             body: body.to_vec(),
-            body_sha256: None,
             topic: Some("Text".into()),
             detail_type: None,
             integration: None,

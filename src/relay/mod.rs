@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::number;
@@ -126,7 +127,8 @@ struct Pending {
     front_door: String,
     scheme: String,
     topic: Option<String>,
-    body_sha256: Option<String>,
+    /// Names the body on the failure queue when the entry cannot carry it.
+    body_sha256: String,
     body_bytes: usize,
 }
 
@@ -174,7 +176,7 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
                         front_door: item.front_door,
                         scheme: item.scheme,
                         topic: item.topic,
-                        body_sha256: item.body_sha256,
+                        body_sha256: hex::encode(Sha256::digest(&item.body)),
                         body_bytes: item.body.len(),
                     });
                 }
@@ -349,7 +351,6 @@ mod tests {
                     "front_door": {"S": "apigw-v2"},
                     "scheme": {"S": "genesys"},
                     "body": {"B": base64::engine::general_purpose::STANDARD.encode(body)},
-                    "body_sha256": {"S": "00"},
                     "expires_at": {"N": "1795526000"}
                 })},
                 "SequenceNumber": seq,

@@ -119,7 +119,7 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
 }
 
 /// Everything logged in this test binary, from every thread, from the first
-/// call on. Each test that reads it calls this before it logs anything, so
+/// call on: tracing's lines and each delivery's own line. Each test that reads it calls this before it logs anything, so
 /// no log call site is first seen with no subscriber installed.
 pub fn captured_logs() -> &'static Captured {
     static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
@@ -132,6 +132,10 @@ pub fn captured_logs() -> &'static Captured {
             .with_ansi(false)
             .finish();
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber per binary");
+        let lines = logs.clone();
+        genesys_webhook::metrics::write_lines_to(move |line| {
+            lines.0.lock().unwrap().extend_from_slice(line);
+        });
         logs
     })
 }
