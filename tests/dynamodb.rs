@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use genesys_sign as sample;
 use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::dedup::{DynamoStore, Record, Recorded, Store};
@@ -281,58 +282,23 @@ async fn the_stream_carries_one_insert_per_accepted_delivery_with_its_body() {
         status(&h, event(body.as_bytes(), id), at).await;
     }
 
-    let arn = db
-        .client()
+    let mut stream = support::bus::StreamReader::open(&db, "deliveries").await;
+    let inserts: Vec<_> = stream
+        .next()
         .await
-        .describe_table()
-        .table_name("deliveries")
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap()
-        .latest_stream_arn
-        .expect("the table has a stream");
-    let streams = aws_sdk_dynamodbstreams::Client::new(&db.sdk().await);
-    let shards = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    let mut inserts = Vec::new();
-    for shard in shards
-        .stream_description
-        .unwrap()
-        .shards
-        .unwrap_or_default()
-    {
-        let iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id.unwrap())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator;
-        let records = streams
-            .get_records()
-            .set_shard_iterator(iterator)
-            .send()
-            .await
-            .unwrap();
-        for r in records.records.unwrap_or_default() {
-            let event_name = r.event_name.map(|e| e.as_str().to_owned());
-            let image = r.dynamodb.and_then(|d| d.new_image).unwrap_or_default();
-            let pk = image.get("pk").and_then(|v| v.as_s().ok()).cloned();
-            let body = image
-                .get("body")
-                .and_then(|v| v.as_b().ok())
-                .map(|b| b.as_ref().to_vec());
-            inserts.push((event_name, pk, body));
-        }
-    }
+        .into_iter()
+        .map(|r| {
+            let image = &r["dynamodb"]["NewImage"];
+            let body = image["body"]["B"]
+                .as_str()
+                .map(|b| STANDARD.decode(b).unwrap());
+            (
+                r["eventName"].as_str().map(str::to_owned),
+                image["pk"]["S"].as_str().map(str::to_owned),
+                body,
+            )
+        })
+        .collect();
     assert_eq!(
         inserts,
         vec![

@@ -4,38 +4,24 @@
 
 mod support;
 
-use std::process::Stdio;
-
 use genesys_sign::{self as sample, CATALOG};
 use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 use support::LocalDynamo;
-use support::runtime_api::{Answer, RuntimeApi};
+use support::runtime_api::{Answer, RuntimeApi, lambda_command};
 use tokio::process::{Child, Command};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_genesys-webhook");
 
 fn function(api: &RuntimeApi, vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BINARY);
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "genesys-webhook")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/genesys-webhook")
-        .env("AWS_REGION", "us-east-1")
+    let mut cmd = lambda_command(BINARY, "genesys-webhook", api);
+    cmd.env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .envs(vars.iter().copied());
     cmd
 }
 

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 
-use super::runtime_api::RuntimeApi;
+use super::runtime_api::{RuntimeApi, lambda_command};
 use super::{LocalDynamo, sdk_config};
 
 pub const SOURCE: &str = "genesys-webhook";
@@ -369,21 +369,8 @@ pub async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
 /// The relay binary as a Lambda custom runtime polling `api`, with the AWS
 /// settings a function has and `vars` on top.
 pub fn relay(api: &RuntimeApi, vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-relay"));
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "genesys-relay")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/genesys-relay")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .envs(aws_env())
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut cmd = lambda_command(env!("CARGO_BIN_EXE_genesys-relay"), "genesys-relay", api);
+    cmd.envs(aws_env()).envs(vars.iter().copied());
     cmd
 }
 

@@ -154,3 +154,30 @@ async fn serve(
     }
     Ok(ok(404, Bytes::new()))
 }
+
+/// A Lambda binary as the service starts it: polling `api`, with the
+/// runtime's own variables, JSON logs, and nothing from this process's
+/// environment. Callers add credentials and settings.
+pub fn lambda_command(
+    binary: &str,
+    function_name: &str,
+    api: &RuntimeApi,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function_name}"),
+        )
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
