@@ -74,10 +74,7 @@ impl Config {
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            debug_assert!(VARIABLES.contains(&k), "{k} missing from VARIABLES");
-            lookup(k).filter(|v| !v.is_empty())
-        };
+        let get = reader(VARIABLES, lookup);
 
         let scheme = match get("SIGNATURE_SCHEME") {
             None => SchemeName::Genesys,
@@ -203,6 +200,18 @@ impl Config {
 fn header_name(var: &'static str, value: &str) -> Result<HeaderName, ConfigError> {
     HeaderName::from_bytes(value.as_bytes())
         .map_err(|_| ConfigError::new(var, "not a valid HTTP header name"))
+}
+
+/// Reads the variables listed in `vars` through `lookup`; an empty value
+/// counts as unset.
+pub(crate) fn reader(
+    vars: &'static [&'static str],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> impl Fn(&str) -> Option<String> {
+    move |k: &str| {
+        debug_assert!(vars.contains(&k), "{k} missing from its VARIABLES");
+        lookup(k).filter(|v| !v.is_empty())
+    }
 }
 
 /// A whole number from `min` to `max`, or `default` when unset; the error

@@ -126,20 +126,18 @@ impl<S: Store> Handler<S> {
             store_ms: None,
             diagnosis,
         };
-        let mut verified = match keyring.for_path(&delivery.path) {
-            Ok((_, s)) => s.verify(delivery, now),
-            Err(reject) => return self.report(rejected(None, reject, None)),
-        };
+        let mut verified = keyring
+            .for_path(&delivery.path)
+            .and_then(|(_, s)| s.verify(delivery, now));
         // The secret may have been rotated since it was read: read it again
         // (at most once per recheck interval) before refusing for good.
         if verified.is_err_and(|r| r.code == RejectCode::InvalidSignature) {
             let refresh = self.keys.recheck(now).await;
             if matches!(refresh, Refresh::Done) {
                 keyring = self.keys.get();
-                verified = match keyring.for_path(&delivery.path) {
-                    Ok((_, s)) => s.verify(delivery, now),
-                    Err(reject) => Err(reject),
-                };
+                verified = keyring
+                    .for_path(&delivery.path)
+                    .and_then(|(_, s)| s.verify(delivery, now));
             }
             self.note_refresh(refresh);
         }

@@ -10,8 +10,8 @@ use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 use support::LocalDynamo;
-use support::runtime_api::{Answer, RuntimeApi, lambda_command};
-use tokio::process::{Child, Command};
+use support::runtime_api::{Answer, RuntimeApi, lambda_command, output};
+use tokio::process::Command;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_genesys-webhook");
 
@@ -32,17 +32,6 @@ fn verdict(answer: &Answer) -> String {
         Ok(v) => support::verdict(&support::answer_of(v).1),
         Err(e) => format!("error:{}", e["errorType"].as_str().unwrap_or("?")),
     }
-}
-
-/// Everything the function wrote, once it is stopped.
-async fn output(mut child: Child) -> String {
-    child.start_kill().ok();
-    let out = child.wait_with_output().await.unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test]

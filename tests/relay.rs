@@ -16,7 +16,7 @@ use genesys_webhook::dedup::{DynamoStore, Record, Recorded, Store};
 use genesys_webhook::outbox;
 use serde_json::{Value, json};
 use support::bus::{self, BusProxy, SECRET_KEY, SOURCE, StreamReader};
-use support::runtime_api::{Answer, RuntimeApi};
+use support::runtime_api::{Answer, RuntimeApi, output};
 use support::{LocalDynamo, TIMEOUTS};
 
 const TABLE: &str = "deliveries";
@@ -181,7 +181,7 @@ impl Parts {
             };
             answers.push(answer);
         }
-        let logs = bus::output(child).await;
+        let logs = output(child).await;
         assert_clean(&logs);
         (answers, logs)
     }

@@ -17,7 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::config::number;
+use crate::config::{number, reader};
 use crate::error::ConfigError;
 use crate::outbox::OutboxItem;
 use entry::Entry;
@@ -59,10 +59,7 @@ impl RelayConfig {
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            debug_assert!(VARIABLES.contains(&k), "{k} missing from VARIABLES");
-            lookup(k).filter(|v| !v.is_empty())
-        };
+        let get = reader(VARIABLES, lookup);
         let bus_name = get("OUTBOX_BUS_NAME")
             .ok_or_else(|| ConfigError::new("OUTBOX_BUS_NAME", "is required"))?;
         let source = get("OUTBOX_SOURCE").unwrap_or_else(|| "genesys-webhook".into());

@@ -20,7 +20,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use super::runtime_api::{RuntimeApi, lambda_command};
 use super::{LocalDynamo, sdk_config};
@@ -431,15 +431,4 @@ pub fn replay(dynamodb: &str, eventbridge: &str, args: &[&str]) -> Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
-}
-
-/// Everything a stopped process wrote, stdout then stderr.
-pub async fn output(mut child: Child) -> String {
-    child.start_kill().ok();
-    let out = child.wait_with_output().await.unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }

@@ -181,3 +181,14 @@ pub fn lambda_command(
         .kill_on_drop(true);
     cmd
 }
+
+/// Everything a stopped process wrote, stdout then stderr.
+pub async fn output(mut child: tokio::process::Child) -> String {
+    child.start_kill().ok();
+    let out = child.wait_with_output().await.unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
