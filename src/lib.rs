@@ -13,6 +13,7 @@ pub mod dedup;
 pub mod envelope;
 pub mod error;
 pub mod handler;
+pub mod logging;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;

@@ -5,12 +5,12 @@ use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::secrets::{SecretSet, SecretsManager};
 use genesys_webhook::verify::{Keyring, LiveKeyring};
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    genesys_webhook::logging::init();
     let handler = init()
         .await
         .inspect_err(|e| tracing::error!("init failed: {e}"))?;

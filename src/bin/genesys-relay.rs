@@ -2,11 +2,11 @@ use aws_config::BehaviorVersion;
 use aws_lambda_events::dynamodb::Event;
 use genesys_webhook::relay::publish::{EventBridgeBus, SqsQueue};
 use genesys_webhook::relay::{Relay, RelayConfig};
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    genesys_webhook::logging::init();
     let relay = init()
         .await
         .inspect_err(|e| tracing::error!("init failed: {e}"))?;
