@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;
+pub mod payload;
 pub mod relay;
 pub mod respond;
 pub mod secrets;

@@ -3,10 +3,11 @@ use genesys_webhook::clock::unix_now;
 use genesys_webhook::config::{Config, SecretSource};
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::handler::Handler;
+use genesys_webhook::payload::{self, RawPayload};
 use genesys_webhook::secrets::{SecretSet, SecretsManager};
 use genesys_webhook::verify::{Keyring, LiveKeyring};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::value::RawValue;
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -15,12 +16,17 @@ async fn main() -> Result<(), Error> {
         .await
         .inspect_err(|e| tracing::error!("init failed: {e}"))?;
     let handler = &handler;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| async move {
-        handler
-            .handle(event.payload.get(), &event.context.request_id)
-            .await
-    }))
-    .await
+    let runtime = Runtime::new(service_fn(|event: LambdaEvent<()>| async move {
+        let payload = payload::current();
+        // Lambda sends JSON; anything else is no front door's event.
+        let event_json = std::str::from_utf8(&payload).unwrap_or_default();
+        handler.handle(event_json, &event.context.request_id).await
+    }));
+    runtime
+        .layer(TracingLayer::new())
+        .layer(RawPayload)
+        .run()
+        .await
 }
 
 /// Everything a request needs, built once: configuration, keys, SDK client.
