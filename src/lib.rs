@@ -20,5 +20,6 @@ pub mod outcome;
 pub mod payload;
 pub mod relay;
 pub mod respond;
+pub mod sdk;
 pub mod secrets;
 pub mod verify;

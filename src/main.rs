@@ -1,4 +1,3 @@
-use aws_config::BehaviorVersion;
 use genesys_webhook::clock::unix_now;
 use genesys_webhook::config::{Config, SecretSource};
 use genesys_webhook::dedup::DynamoStore;
@@ -32,7 +31,7 @@ async fn main() -> Result<(), Error> {
 /// Everything a request needs, built once: configuration, keys, SDK client.
 async fn init() -> Result<Handler<DynamoStore>, Error> {
     let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = genesys_webhook::sdk::load().await?;
     let keys = match &config.secrets {
         SecretSource::Inline(secrets) => {
             let set = SecretSet::Single(secrets.clone());

@@ -1,4 +1,3 @@
-use aws_config::BehaviorVersion;
 use aws_lambda_events::dynamodb::Event;
 use genesys_webhook::relay::publish::{EventBridgeBus, SqsQueue};
 use genesys_webhook::relay::{Relay, RelayConfig};
@@ -20,7 +19,7 @@ async fn main() -> Result<(), Error> {
 /// Configuration and SDK clients, built once.
 async fn init() -> Result<Relay<EventBridgeBus, SqsQueue>, Error> {
     let config = RelayConfig::from_env()?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = genesys_webhook::sdk::load().await?;
     let bus = EventBridgeBus::new(&sdk, config.timeouts, config.bus_name.clone());
     let queue = config
         .failure_queue_url

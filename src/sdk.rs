@@ -1,0 +1,111 @@
+//! The AWS SDK configuration the function and the relay share.
+//!
+//! Both talk only to AWS endpoints, whose certificates chain to the Amazon
+//! Trust Services roots, so those roots are what the SDK's TLS client
+//! trusts. The SDK's default instead parses the system's whole store on
+//! every cold start: three quarters of the instructions a cold start ran.
+//! Setting `SSL_CERT_FILE` or `SSL_CERT_DIR` brings back a store of the
+//! deployment's choosing (a proxy's own CA, say).
+
+use std::env;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_http_client::{Builder, ConnectorBuilder, HttpClientError};
+
+/// Amazon Root CA 1 to 4 and Starfield Services Root CA G2: the roots AWS
+/// names for its endpoints' certificates.
+const AMAZON_ROOTS: &[u8] = include_bytes!("sdk/amazon-roots.pem");
+
+/// Loads the SDK's settings from the environment, as `aws_config` does,
+/// with the HTTPS client built here.
+pub async fn load() -> Result<SdkConfig, HttpClientError> {
+    let own_store = env::var_os("SSL_CERT_FILE").is_some() || env::var_os("SSL_CERT_DIR").is_some();
+    let tls = TlsContext::builder()
+        .with_trust_store(trust_store(own_store))
+        .build()?;
+    // The SDK's own default client, with the trust store above.
+    let http = Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(tls.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await)
+}
+
+fn trust_store(own_store: bool) -> TrustStore {
+    if own_store {
+        TrustStore::default()
+    } else {
+        TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(AMAZON_ROOTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use sha2::{Digest, Sha256};
+
+    /// SHA-256 fingerprints as Amazon Trust Services publishes them.
+    const FINGERPRINTS: [&str; 5] = [
+        "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e", // Amazon Root CA 1
+        "1ba5b2aa8c65401a82960118f80bec4f62304d83cec4713a19c39c011ea46db4", // Amazon Root CA 2
+        "18ce6cfe7bf14e60b2e347b8dfe868cb31d02ebb3ada271569f50343b46db3a4", // Amazon Root CA 3
+        "e35d28419ed02025cfa69038cd623962458da5c695fbdea3c22b0bfb25897092", // Amazon Root CA 4
+        "568d6905a2c88708a4b3025190edcfedb1974a606a13c6e5290fcb2ae63edab5", // Starfield Services G2
+    ];
+
+    fn certificates(pem: &str) -> Vec<Vec<u8>> {
+        pem.split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .map(|block| {
+                let base64: String = block
+                    .split("-----END CERTIFICATE-----")
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .collect();
+                STANDARD.decode(base64).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_embedded_roots_are_amazon_trust_services_and_nothing_else() {
+        let pem = std::str::from_utf8(AMAZON_ROOTS).unwrap();
+        let found: Vec<String> = certificates(pem)
+            .iter()
+            .map(|der| hex::encode(Sha256::digest(der)))
+            .collect();
+        assert_eq!(found, FINGERPRINTS);
+    }
+
+    #[test]
+    fn the_trust_store_is_amazons_unless_the_deployment_names_one() {
+        let amazon = format!("{:?}", trust_store(false));
+        assert!(amazon.contains("enable_native_roots: false"), "{amazon}");
+        let own = format!("{:?}", trust_store(true));
+        assert!(own.contains("enable_native_roots: true"), "{own}");
+        assert!(
+            TlsContext::builder()
+                .with_trust_store(trust_store(false))
+                .build()
+                .is_ok()
+        );
+    }
+}
