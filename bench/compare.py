@@ -168,6 +168,16 @@ def start(command, api, endpoint):
                             cwd=os.path.join(ROOT, "bench"))
 
 
+def stop(proc):
+    """SIGTERM first, so that a wrapper (callgrind, perf) can write its file."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def check(done, want="accepted"):
     answer = done["answer"]
     body = json.loads(answer.get("body", "{}")) if isinstance(answer, dict) else {}
@@ -185,8 +195,7 @@ def measure(name, command, endpoint, serial):
         colds.append((done["at"] - started) * 1000)
         check(done)
         peaks.append(peak_rss_mb(proc.pid))
-        proc.kill()
-        proc.wait()
+        stop(proc)
         api.shutdown()
 
     api = RuntimeApi()
@@ -202,8 +211,7 @@ def measure(name, command, endpoint, serial):
     user, system = after[0] - before[0], after[1] - before[1]
     check(api.invoke(event(f"{name}-warm-{serial}-0")), want="duplicate")
     peaks.append(peak_rss_mb(proc.pid))
-    proc.kill()
-    proc.wait()
+    stop(proc)
     api.shutdown()
     return {
         "handler": name,
@@ -231,7 +239,7 @@ def main():
             ("rust", [os.environ.get("RUST_BINARY", os.path.join(ROOT, "target", "release", "genesys-webhook"))]),
             ("python", [sys.executable, os.path.join(ROOT, "bench", "python", "bootstrap.py")]),
             ("node", ["node", os.path.join(ROOT, "bench", "node", "bootstrap.mjs")]),
-            ("floor", [os.path.join(ROOT, "bench", "floor", "target", "release", "floor")]),
+            ("floor", [os.environ.get("FLOOR_BINARY", os.path.join(ROOT, "bench", "floor", "target", "release", "floor"))]),
         ]
         only = os.environ.get("HANDLERS", "rust,python,node,floor").split(",")
         results = [measure(name, cmd, endpoint, serial) for name, cmd in handlers if name in only]
