@@ -158,7 +158,7 @@ def start(command, api, endpoint):
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_LAMBDA_LOG_LEVEL": "WARN",
+        "AWS_LAMBDA_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARN"),
         "WEBHOOK_SECRET": SECRET,
         "DEDUP_TABLE": TABLE,
         "SIGNATURE_SCHEME": "genesys",
