@@ -56,9 +56,8 @@ fn ready<F: Future>(future: F) -> F::Output {
 }
 
 fn invoke(handler: &Handler<Accepting>, event: &[u8]) -> Vec<u8> {
-    // What `main` does with the invocation's bytes, which `payload` hands it
-    // untouched; the runtime serialises the reply.
-    let event = std::str::from_utf8(event).unwrap();
+    // The invocation's bytes as `payload` hands them over; the runtime
+    // serialises the reply.
     let reply = ready(handler.handle_at(event, sample::SAMPLE_TIME)).unwrap();
     serde_json::to_vec(&reply).unwrap()
 }

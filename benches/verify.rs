@@ -51,7 +51,8 @@ fn benches(c: &mut Criterion) {
             "isBase64Encoded": false,
             "body": String::from_utf8(body.clone()).unwrap(),
         });
-        let Some(Decoded::Http(mut delivery)) = envelope::decode(&event.to_string(), &limits)
+        let Some(Decoded::Http(mut delivery)) =
+            envelope::decode(event.to_string().as_bytes(), &limits)
         else {
             unreachable!()
         };
@@ -77,7 +78,8 @@ fn benches(c: &mut Criterion) {
         let text = base64_event.to_string();
         group.bench_function("event_json_to_verified", |b| {
             b.iter(|| {
-                let Some(Decoded::Http(d)) = envelope::decode(black_box(&text), &limits) else {
+                let Some(Decoded::Http(d)) = envelope::decode(black_box(text.as_bytes()), &limits)
+                else {
                     unreachable!()
                 };
                 scheme.verify(&d, 0).unwrap();

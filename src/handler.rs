@@ -57,20 +57,24 @@ impl<S: Store> Handler<S> {
         &self.store
     }
 
-    /// `event` is the invocation's JSON exactly as the runtime received it;
+    /// `event` is the invocation's bytes exactly as Lambda sent them;
     /// `request_id` is Lambda's, named in the delivery's line.
-    pub async fn handle(&self, event: &str, request_id: &str) -> Result<Reply, InvocationError> {
+    pub async fn handle(&self, event: &[u8], request_id: &str) -> Result<Reply, InvocationError> {
         self.invoke(event, unix_now(), Some(request_id)).await
     }
 
     /// `now` is Unix seconds: the clock for timestamps and expiry.
-    pub async fn handle_at(&self, event: &str, now: i64) -> Result<Reply, InvocationError> {
-        self.invoke(event, now, None).await
+    pub async fn handle_at(
+        &self,
+        event: impl AsRef<[u8]>,
+        now: i64,
+    ) -> Result<Reply, InvocationError> {
+        self.invoke(event.as_ref(), now, None).await
     }
 
     async fn invoke(
         &self,
-        event: &str,
+        event: &[u8],
         now: i64,
         request_id: Option<&str>,
     ) -> Result<Reply, InvocationError> {

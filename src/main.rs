@@ -17,9 +17,7 @@ async fn main() -> Result<(), Error> {
     let handler = &handler;
     let runtime = Runtime::new(service_fn(|event: LambdaEvent<()>| async move {
         let payload = payload::current();
-        // Lambda sends JSON; anything else is no front door's event.
-        let event_json = std::str::from_utf8(&payload).unwrap_or_default();
-        handler.handle(event_json, &event.context.request_id).await
+        handler.handle(&payload, &event.context.request_id).await
     }));
     runtime
         .layer(TracingLayer::new())

@@ -54,10 +54,11 @@ impl Decoded {
     }
 }
 
-/// Reads an invocation in one pass. `None` for events no front door sends.
-pub fn decode(event: &str, limits: &Limits) -> Option<Decoded> {
-    let Ok(e) = serde_json::from_str::<Typed<'_>>(event) else {
-        let front_door = serde_json::from_str::<Shape<'_>>(event)
+/// Reads an invocation's bytes in one pass. `None` for events no front door
+/// sends, including anything that is not JSON.
+pub fn decode(event: &[u8], limits: &Limits) -> Option<Decoded> {
+    let Ok(e) = serde_json::from_slice::<Typed<'_>>(event) else {
+        let front_door = serde_json::from_slice::<Shape<'_>>(event)
             .ok()?
             .front_door()?;
         return Some(Decoded::Refused {
@@ -104,7 +105,7 @@ mod tests {
     }
 
     pub(super) fn decoded(event: &Value, max_body_bytes: usize) -> Decoded {
-        decode(&event.to_string(), &limits(max_body_bytes)).expect("known front door")
+        decode(event.to_string().as_bytes(), &limits(max_body_bytes)).expect("known front door")
     }
 
     pub(super) fn http(event: Value) -> Result<HttpDelivery, Reject> {

@@ -136,9 +136,9 @@ fn diagnose_event(opts: &Options, event_file: &str) -> Result<ExitCode, String> 
     let SecretSource::Inline(secrets) = &config.secrets else {
         return Err("the secret must be given inline".into());
     };
-    let text = std::fs::read_to_string(event_file).map_err(|e| format!("{event_file}: {e}"))?;
+    let event = std::fs::read(event_file).map_err(|e| format!("{event_file}: {e}"))?;
     let at = opts.at.unwrap_or_else(unix_now);
-    let delivery = match envelope::decode(&text, &config.limits) {
+    let delivery = match envelope::decode(&event, &config.limits) {
         None => return Err(format!("{event_file}: not an event any front door sends")),
         Some(Decoded::Partner(_)) => {
             println!("valid (a partner event: unsigned, trusted through its source)");
