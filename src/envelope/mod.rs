@@ -133,6 +133,21 @@ mod tests {
     }
 
     #[test]
+    fn bytes_that_are_not_utf8_are_never_a_delivery() {
+        let mut broken = v1(json!({}), json!("caf#"), false).to_string().into_bytes();
+        let at = broken.iter().position(|&b| b == b'#').unwrap();
+        broken[at] = 0xE9; // Latin-1 é: never valid alone in UTF-8
+        match decode(&broken, &limits(64)) {
+            Some(Decoded::Refused { reject, front_door }) => {
+                assert_eq!(reject.code, RejectCode::Malformed);
+                assert_eq!(front_door, FrontDoor::ApiGatewayV1);
+            }
+            other => panic!("refusal expected, got {other:?}"),
+        }
+        assert!(decode(&[0xFF, 0xFE, b'{'], &limits(64)).is_none());
+    }
+
+    #[test]
     fn the_answer_goes_back_through_the_door_it_came_in_by() {
         let refused = decoded(&json!({"requestContext": {"http": {}}, "body": 5}), 64);
         assert_eq!(refused.front_door(), FrontDoor::ApiGatewayV2);
