@@ -151,7 +151,9 @@ impl<S: Store> Handler<S> {
         };
         if let Err(reject) = verified {
             let others = keyring.other_integrations(integration);
-            let diagnosis = diagnose::diagnose(scheme_keyed, delivery, &reject, now, &others);
+            let pin = keyring.settings();
+            let diagnosis =
+                diagnose::diagnose(pin, scheme_keyed.keys(), delivery, &reject, now, &others);
             return self.report(rejected(integration, reject, diagnosis));
         }
         let delivery_id = match self.delivery_id(scheme_keyed, delivery) {

@@ -9,7 +9,7 @@ use http::HeaderName;
 
 use super::standard_webhooks::{ID, TIMESTAMP};
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Pasted, Scheme, SchemeName, SchemeSettings, decode_digest, keyed,
+    Digest, Keys, MAX_SIGNATURES, Pasted, SchemeName, SchemeSettings, decode_digest, keyed,
     signed_header, strip_sha256_prefix,
 };
 use crate::envelope::HttpDelivery;
@@ -103,18 +103,18 @@ impl fmt::Display for Diagnosis {
     }
 }
 
-/// Why `scheme` answered `reject` to `delivery` at `now`. `None` for
-/// rejections that are not about the signature. `other_integrations` are the
-/// deployment's other integrations, keyed for the same scheme.
+/// Why the scheme `settings` pin, keyed with `keys`, answered `reject` to
+/// `delivery` at `now`. `None` for rejections that are not about the
+/// signature. `other_integrations` are the deployment's other integrations,
+/// keyed for the same scheme.
 pub fn diagnose(
-    scheme: &dyn Scheme,
+    settings: &SchemeSettings,
+    keys: &Keys,
     delivery: &HttpDelivery,
     reject: &Reject,
     now: i64,
     other_integrations: &[(&str, &Keys)],
 ) -> Option<Diagnosis> {
-    let settings = scheme.settings();
-    let keys = scheme.keys();
     let header = settings
         .header
         .clone()
@@ -134,11 +134,11 @@ pub fn diagnose(
     }
     let found = offered(settings.name, &header, delivery)
         .and_then(|o| diagnose_digests(settings.name, keys, &o, &delivery.body))
-        .or_else(|| other_scheme(&settings, keys, delivery, now))
+        .or_else(|| other_scheme(settings, keys, delivery, now))
         .or_else(|| {
             other_integrations
                 .iter()
-                .find(|(_, k)| keyed(&settings, (*k).clone()).verify(delivery, now).is_ok())
+                .find(|(_, k)| keyed(settings, (*k).clone()).verify(delivery, now).is_ok())
                 .map(|(name, _)| Diagnosis::OtherIntegration((*name).to_owned()))
         });
     Some(found.unwrap_or(Diagnosis::Unexplained(reject.detail)))
@@ -483,20 +483,29 @@ fn relayout(body: &[u8], style: Style) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::verify::tests::{NOW, delivery, secrets};
-    use crate::verify::{Genesys, OpenMessaging, StandardWebhooks, Timestamped, scheme_for};
+    use crate::verify::{
+        Genesys, OpenMessaging, Scheme, StandardWebhooks, Timestamped, scheme_for,
+    };
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
 
     const SECRET: &str = "test-secret";
     const BODY: &[u8] = br#"{"id":"1","text":"caf\u00e9, \"x\": [1, 2]","n":[]}"#;
 
-    fn pinned(name: SchemeName, secret: &str) -> Box<dyn Scheme> {
+    /// A scheme as a deployment pins it, with what it was built from.
+    struct Pinned {
+        settings: SchemeSettings,
+        scheme: Box<dyn Scheme>,
+    }
+
+    fn pinned(name: SchemeName, secret: &str) -> Pinned {
         let settings = SchemeSettings {
             name,
             header: None,
             tolerance_seconds: 300,
         };
-        scheme_for(&settings, &secrets(secret, None)).unwrap()
+        let scheme = scheme_for(&settings, &secrets(secret, None)).unwrap();
+        Pinned { settings, scheme }
     }
 
     fn keys(secret: &str) -> Keys {
@@ -504,9 +513,10 @@ mod tests {
     }
 
     /// The diagnosis `scheme` gives `d`, after checking it really rejects it.
-    fn why(scheme: &dyn Scheme, d: &HttpDelivery, others: &[(&str, &Keys)]) -> Diagnosis {
+    fn why(pinned: &Pinned, d: &HttpDelivery, others: &[(&str, &Keys)]) -> Diagnosis {
+        let Pinned { settings, scheme } = pinned;
         let reject = scheme.verify(d, NOW).unwrap_err();
-        diagnose(scheme, d, &reject, NOW, others).unwrap()
+        diagnose(settings, scheme.keys(), d, &reject, NOW, others).unwrap()
     }
 
     #[test]
@@ -515,7 +525,7 @@ mod tests {
         let scheme = pinned(SchemeName::OpenMessaging, SECRET);
         for value in [format!("sha256={hex}"), hex.clone()] {
             let d = delivery(&[("x-hub-signature-256", &value)], BODY);
-            let why = why(&*scheme, &d, &[]);
+            let why = why(&scheme, &d, &[]);
             assert_eq!(
                 why.to_string(),
                 "digest is hex where open-messaging expects base64; it matches once decoded"
@@ -539,7 +549,7 @@ mod tests {
         ] {
             let header = Genesys::sign(&keys(SECRET), &signed);
             let d = delivery(&[("x-genesys-signature", &header)], &received);
-            match why(&*scheme, &d, &[]) {
+            match why(&scheme, &d, &[]) {
                 Diagnosis::Reserialized { .. } => {}
                 other => panic!("{form}: {other}"),
             }
@@ -547,7 +557,7 @@ mod tests {
         let header = Genesys::sign(&keys(SECRET), &pretty);
         let d = delivery(&[("x-genesys-signature", &header)], BODY);
         assert_eq!(
-            why(&*scheme, &d, &[]).to_string(),
+            why(&scheme, &d, &[]).to_string(),
             "matches the body re-serialized (pretty-printed): something between Genesys and AWS \
              re-stringified the JSON"
         );
@@ -574,7 +584,7 @@ mod tests {
             let scheme = pinned(SchemeName::Genesys, ours);
             let header = Genesys::sign(&keys(theirs), BODY);
             let d = delivery(&[("x-genesys-signature", &header)], BODY);
-            assert_eq!(why(&*scheme, &d, &[]), Diagnosis::PastedSecret(how));
+            assert_eq!(why(&scheme, &d, &[]), Diagnosis::PastedSecret(how));
             assert!(!keys(ours).any_matches(message, &[keys(theirs).sign(message)]));
         }
         assert_eq!(
@@ -607,7 +617,7 @@ mod tests {
         ];
         for (scheme, (name, value), text) in cases {
             let d = delivery(&[(name, &value)], BODY);
-            let why = why(&*pinned(scheme, SECRET), &d, &[]);
+            let why = why(&pinned(scheme, SECRET), &d, &[]);
             assert_eq!(why.to_string(), format!("matches under {text}"));
         }
     }
@@ -620,7 +630,7 @@ mod tests {
             &[("x-genesys-signature", &Timestamped::sign(&k, NOW, BODY))],
             BODY,
         );
-        let why = why(&*pinned(SchemeName::StandardWebhooks, secret), &d, &[]);
+        let why = why(&pinned(SchemeName::StandardWebhooks, secret), &d, &[]);
         assert!(matches!(
             why,
             Diagnosis::OtherScheme {
@@ -638,11 +648,11 @@ mod tests {
         let d = delivery(&[("x-hub-signature-256", &header)], BODY);
         let others = [("sales", &sales), ("support", &support)];
         assert_eq!(
-            why(&*scheme, &d, &others).to_string(),
+            why(&scheme, &d, &others).to_string(),
             "matches the secret of another integration, support"
         );
         assert_eq!(
-            why(&*scheme, &d, &others[..1]),
+            why(&scheme, &d, &others[..1]),
             Diagnosis::Unexplained("no secret matches")
         );
     }
@@ -661,7 +671,7 @@ mod tests {
                 )],
                 BODY,
             );
-            assert_eq!(why(&*scheme, &d, &[]).to_string(), text);
+            assert_eq!(why(&scheme, &d, &[]).to_string(), text);
         }
         let secret = "whsec_Z2VuZXN5cy13ZWJob29rLXRlc3Qtc2VjcmV0";
         let k = StandardWebhooks::keys(&secrets(secret, None)).unwrap();
@@ -679,7 +689,7 @@ mod tests {
         );
         let scheme = pinned(SchemeName::StandardWebhooks, secret);
         assert_eq!(
-            why(&*scheme, &d, &[]).to_string(),
+            why(&scheme, &d, &[]).to_string(),
             "timestamp 1000 s in the past, tolerance 300 s"
         );
     }
@@ -689,10 +699,10 @@ mod tests {
         let scheme = pinned(SchemeName::Genesys, SECRET);
         let header = Genesys::sign(&keys("someone-else"), BODY);
         let d = delivery(&[("x-genesys-signature", &header)], BODY);
-        assert_eq!(why(&*scheme, &d, &[]).to_string(), "no secret matches");
+        assert_eq!(why(&scheme, &d, &[]).to_string(), "no secret matches");
         let d = delivery(&[("x-genesys-signature", "sha256=zz")], BODY);
         assert_eq!(
-            why(&*scheme, &d, &[]),
+            why(&scheme, &d, &[]),
             Diagnosis::Unexplained("digest is not a hex or base64 SHA-256")
         );
     }
@@ -702,7 +712,11 @@ mod tests {
         let scheme = pinned(SchemeName::Genesys, SECRET);
         let d = delivery(&[], BODY);
         let reject = RejectCode::Malformed.because("header repeated");
-        assert_eq!(diagnose(&*scheme, &d, &reject, NOW, &[]), None);
+        let keys = scheme.scheme.keys();
+        assert_eq!(
+            diagnose(&scheme.settings, keys, &d, &reject, NOW, &[]),
+            None
+        );
     }
 
     #[test]
@@ -710,7 +724,7 @@ mod tests {
         let scheme = pinned(SchemeName::Genesys, SECRET);
         let hex = hex::encode(keys(SECRET).sign(&[br#"{"id": "1"}"#]));
         let d = delivery(&[("x-genesys-signature", &hex)], br#"{"id":"1"}"#);
-        let text = why(&*scheme, &d, &[]).to_string();
+        let text = why(&scheme, &d, &[]).to_string();
         for f in [
             SECRET,
             &hex,

@@ -4,9 +4,7 @@
 
 use http::HeaderName;
 
-use super::{
-    Keys, Scheme, SchemeName, SchemeSettings, decode_digest, signature_header, strip_sha256_prefix,
-};
+use super::{Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix};
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 
@@ -34,14 +32,6 @@ impl Genesys {
 impl Scheme for Genesys {
     fn name(&self) -> SchemeName {
         SchemeName::Genesys
-    }
-
-    fn settings(&self) -> SchemeSettings {
-        SchemeSettings {
-            name: self.name(),
-            header: Some(self.header.clone()),
-            tolerance_seconds: 0,
-        }
     }
 
     fn keys(&self) -> &Keys {

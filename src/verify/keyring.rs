@@ -9,7 +9,7 @@ use crate::error::{ConfigError, Reject, RejectCode};
 use crate::secrets::{SecretRefresh, SecretSet, SecretsManager};
 
 pub struct Keyring {
-    name: SchemeName,
+    settings: SchemeSettings,
     schemes: Schemes,
 }
 
@@ -32,13 +32,19 @@ impl Keyring {
             ),
         };
         Ok(Self {
-            name: settings.name,
+            settings: settings.clone(),
             schemes,
         })
     }
 
     pub fn scheme_name(&self) -> SchemeName {
-        self.name
+        self.settings.name
+    }
+
+    /// What the deployment pinned, so a diagnosis can build the scheme again
+    /// with other keys.
+    pub fn settings(&self) -> &SchemeSettings {
+        &self.settings
     }
 
     /// Every integration but `except`, with its keys: where a mismatch looks

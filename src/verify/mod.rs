@@ -70,10 +70,6 @@ pub trait Scheme: Send + Sync {
         Ok(None)
     }
 
-    /// What the deployment pinned, so a diagnosis can build the scheme again
-    /// with other keys.
-    fn settings(&self) -> SchemeSettings;
-
     /// The keys the scheme verifies with.
     fn keys(&self) -> &Keys;
 

@@ -5,9 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 
-use super::{
-    Keys, Scheme, SchemeName, SchemeSettings, decode_digest, signature_header, strip_sha256_prefix,
-};
+use super::{Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix};
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 
@@ -34,14 +32,6 @@ impl OpenMessaging {
 impl Scheme for OpenMessaging {
     fn name(&self) -> SchemeName {
         SchemeName::OpenMessaging
-    }
-
-    fn settings(&self) -> SchemeSettings {
-        SchemeSettings {
-            name: self.name(),
-            header: Some(self.header.clone()),
-            tolerance_seconds: 0,
-        }
     }
 
     fn keys(&self) -> &Keys {

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, SchemeSettings, check_timestamp,
-    decode_digest, signature_header, signed_header,
+    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
+    signature_header, signed_header,
 };
 use crate::envelope::HttpDelivery;
 use crate::error::{ConfigError, Reject, RejectCode};
@@ -105,14 +105,6 @@ impl Scheme for StandardWebhooks {
             &delivery.body,
         ];
         self.keys.check(&message, &digests)
-    }
-
-    fn settings(&self) -> SchemeSettings {
-        SchemeSettings {
-            name: self.name(),
-            header: Some(self.header.clone()),
-            tolerance_seconds: self.tolerance,
-        }
     }
 
     fn keys(&self) -> &Keys {

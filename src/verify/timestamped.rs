@@ -5,8 +5,8 @@
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, SchemeSettings, check_timestamp,
-    decode_digest, signature_header,
+    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
+    signature_header,
 };
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
@@ -68,14 +68,6 @@ pub(super) fn parse(value: &str) -> Result<(&str, Vec<Digest>), Reject> {
 impl Scheme for Timestamped {
     fn name(&self) -> SchemeName {
         SchemeName::Timestamped
-    }
-
-    fn settings(&self) -> SchemeSettings {
-        SchemeSettings {
-            name: self.name(),
-            header: Some(self.header.clone()),
-            tolerance_seconds: self.tolerance,
-        }
     }
 
     fn keys(&self) -> &Keys {

@@ -157,7 +157,7 @@ fn diagnose_event(opts: &Options, event_file: &str) -> Result<ExitCode, String> 
             Ok(ExitCode::SUCCESS)
         }
         Err(reject) => {
-            match diagnose(&*verifier, &delivery, &reject, at, &[]) {
+            match diagnose(&config.scheme, verifier.keys(), &delivery, &reject, at, &[]) {
                 Some(why) => println!("{} ({why})", reject.code.as_str()),
                 None => println!("{reject}"),
             }
