@@ -12,6 +12,7 @@ everything it started. Exits 1 if any answer differs from the expected one, or
 if a recorded delivery did not arrive on the bus.
 """
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -120,26 +121,14 @@ def invoke(port: int, event: dict) -> str:
 
 
 def run_scheme(scheme: str, rows: list[dict], events_dir: str, endpoint: str, show_duplicate: bool) -> list[tuple]:
-    port = free_port()
-    env = dict(os.environ, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-               AWS_EC2_METADATA_DISABLED="true")
-    cmd = [
-        "cargo", "lambda", "watch", "--bin", "genesys-webhook", "--ignore-changes",
-        "-A", "127.0.0.1", "-P", str(port),
-        "--env-var", f"SIGNATURE_SCHEME={scheme}",
-        "--env-var", f"WEBHOOK_SECRET={SECRETS.get(scheme, TEST_SECRET)}",
-        "--env-var", f"DEDUP_TABLE={TABLE}",
-        "--env-var", f"AWS_ENDPOINT_URL_DYNAMODB={endpoint}",
-        "--env-var", "AWS_REGION=us-east-1",
-        "--env-var", "AWS_ACCESS_KEY_ID=local",
-        "--env-var", "AWS_SECRET_ACCESS_KEY=local",
-        "--env-var", "AWS_EC2_METADATA_DISABLED=true",
-    ]
-    log = open(os.path.join(events_dir, f"function-{scheme}.log"), "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    variables = {
+        "SIGNATURE_SCHEME": scheme,
+        "WEBHOOK_SECRET": SECRETS.get(scheme, TEST_SECRET),
+        "DEDUP_TABLE": TABLE,
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+    }
     results = []
-    try:
-        wait_for_port(port, proc, 600)
+    with watching("genesys-webhook", variables, os.path.join(events_dir, f"function-{scheme}.log")) as port:
         for row in rows:
             with open(os.path.join(events_dir, row["file"])) as f:
                 event = json.load(f)
@@ -147,11 +136,30 @@ def run_scheme(scheme: str, rows: list[dict], events_dir: str, endpoint: str, sh
             if show_duplicate and row["expect"] == "accepted":
                 results.append((row["file"] + " (again)", row["door"], scheme, "duplicate", invoke(port, event)))
                 show_duplicate = False
+    return results
+
+
+@contextlib.contextmanager
+def watching(binary: str, variables: dict, log_path: str):
+    """`cargo lambda watch` serving `binary` with `variables` and local credentials, on a free
+    port it yields once the port answers; stopped, with its log closed, on leaving."""
+    local = {"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+             "AWS_EC2_METADATA_DISABLED": "true"}
+    port = free_port()
+    env = dict(os.environ, **local)
+    variables = dict(variables, **local)
+    cmd = ["cargo", "lambda", "watch", "--bin", binary, "--ignore-changes", "-A", "127.0.0.1", "-P", str(port)]
+    for name, value in variables.items():
+        cmd += ["--env-var", f"{name}={value}"]
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port(port, proc, 600)
+        yield port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
-    return results
 
 
 def main() -> int:
@@ -264,35 +272,19 @@ def relay_to_bus(endpoint: str, events_dir: str) -> dict:
     """Runs the relay over the table's stream and returns what reached the bus."""
     queue = create_bus_to_queue(endpoint)
     records = [r for r in stream_records(endpoint) if r["eventName"] in RELAYED_EVENTS]
-    port = free_port()
-    env = dict(os.environ, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-               AWS_EC2_METADATA_DISABLED="true")
-    cmd = [
-        "cargo", "lambda", "watch", "--bin", "genesys-relay", "--ignore-changes",
-        "-A", "127.0.0.1", "-P", str(port),
-        "--env-var", f"OUTBOX_BUS_NAME={BUS}",
-        "--env-var", f"AWS_ENDPOINT_URL_EVENTBRIDGE={endpoint}",
-        "--env-var", f"AWS_ENDPOINT_URL_SQS={endpoint}",
-        "--env-var", "AWS_REGION=us-east-1",
-        "--env-var", "AWS_ACCESS_KEY_ID=local",
-        "--env-var", "AWS_SECRET_ACCESS_KEY=local",
-        "--env-var", "AWS_EC2_METADATA_DISABLED=true",
-    ]
-    log = open(os.path.join(events_dir, "relay.log"), "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    variables = {
+        "OUTBOX_BUS_NAME": BUS,
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": endpoint,
+        "AWS_ENDPOINT_URL_SQS": endpoint,
+    }
     failed = []
-    try:
-        wait_for_port(port, proc, 600)
+    with watching("genesys-relay", variables, os.path.join(events_dir, "relay.log")) as port:
         for start in range(0, len(records), RELAY_BATCH):
             answer = invoke_json(port, "genesys-relay", {"Records": records[start:start + RELAY_BATCH]})
             if not isinstance(answer, dict) or "errorType" in answer:
                 failed += [r["dynamodb"]["SequenceNumber"] for r in records[start:start + RELAY_BATCH]]
             else:
                 failed += [f["itemIdentifier"] for f in answer.get("batchItemFailures", [])]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
     sqs = aws("sqs", endpoint)
     arrived = []
     while True:
