@@ -10,20 +10,7 @@ use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 use support::LocalDynamo;
-use support::runtime_api::{Answer, RuntimeApi, lambda_command, output};
-use tokio::process::Command;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_genesys-webhook");
-
-fn function(api: &RuntimeApi, vars: &[(&str, &str)]) -> Command {
-    let mut cmd = lambda_command(BINARY, "genesys-webhook", api);
-    cmd.env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(vars.iter().copied());
-    cmd
-}
+use support::runtime_api::{Answer, RuntimeApi, function, output};
 
 /// `accepted`/`duplicate`, the error code or reason, or the invocation
 /// error's type, from any answer.

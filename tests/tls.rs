@@ -13,12 +13,11 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use support::runtime_api::{RuntimeApi, lambda_command};
+use support::runtime_api::{RuntimeApi, function};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_genesys-webhook");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
 
 /// A TLS server for `localhost`; each handshake's outcome goes to the receiver.
@@ -52,19 +51,14 @@ async fn tls_server() -> (u16, mpsc::Receiver<Result<(), String>>) {
 async fn first_handshake(extra: &[(&str, &str)]) -> Result<(), String> {
     let (port, mut handshakes) = tls_server().await;
     let api = RuntimeApi::start().await;
-    let mut cmd = lambda_command(BINARY, "genesys-webhook", &api);
-    cmd.env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            format!("https://localhost:{port}"),
-        )
-        .env("WEBHOOK_SECRET", "a-test-secret-of-some-length")
-        .env("DEDUP_TABLE", "deliveries")
-        .envs(extra.iter().copied());
-    let _function = cmd.spawn().unwrap();
+    let endpoint = format!("https://localhost:{port}");
+    let mut vars = vec![
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+        ("WEBHOOK_SECRET", "a-test-secret-of-some-length"),
+        ("DEDUP_TABLE", "deliveries"),
+    ];
+    vars.extend_from_slice(extra);
+    let _function = function(&api, &vars).spawn().unwrap();
     tokio::time::timeout(Duration::from_secs(60), handshakes.recv())
         .await
         .expect("the function never connected to the store")

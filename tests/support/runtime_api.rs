@@ -182,6 +182,19 @@ pub fn lambda_command(
     cmd
 }
 
+/// The function's binary as a Lambda custom runtime polling `api`, with
+/// local AWS settings and `vars` on top.
+pub fn function(api: &RuntimeApi, vars: &[(&str, &str)]) -> tokio::process::Command {
+    let binary = env!("CARGO_BIN_EXE_genesys-webhook");
+    let mut cmd = lambda_command(binary, "genesys-webhook", api);
+    cmd.env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(vars.iter().copied());
+    cmd
+}
+
 /// Everything a stopped process wrote, stdout then stderr.
 pub async fn output(mut child: tokio::process::Child) -> String {
     child.start_kill().ok();
