@@ -38,13 +38,7 @@ async fn init() -> Result<Handler<DynamoStore>, Error> {
         SecretSource::SecretsManager { arn } => {
             let source = SecretsManager::new(&sdk, arn.clone(), config.secret_refresh.timeout);
             let keyring = Keyring::new(&config.scheme, &source.fetch().await?)?;
-            LiveKeyring::refreshed_from(
-                keyring,
-                config.scheme.clone(),
-                source,
-                config.secret_refresh,
-                unix_now(),
-            )
+            LiveKeyring::refreshed_from(keyring, source, config.secret_refresh, unix_now())
         }
     };
     let store = DynamoStore::new(

@@ -37,7 +37,7 @@ async fn handler(db: &LocalDynamo) -> Handler<MemoryStore> {
     let config = sample::config(SchemeName::OpenMessaging, &[]).unwrap();
     let source = SecretsManager::new(&db.sdk().await, "webhook".into(), REFRESH.timeout);
     let keyring = Keyring::new(&config.scheme, &source.fetch().await.unwrap()).unwrap();
-    let keys = LiveKeyring::refreshed_from(keyring, config.scheme.clone(), source, REFRESH, T0);
+    let keys = LiveKeyring::refreshed_from(keyring, source, REFRESH, T0);
     Handler::new(&config, keys, MemoryStore::new(86_400))
 }
 

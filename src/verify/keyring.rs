@@ -84,7 +84,6 @@ pub struct LiveKeyring {
 }
 
 struct Source {
-    settings: SchemeSettings,
     secrets: SecretsManager,
     refresh: SecretRefresh,
     /// Unix seconds at which the next read is due, and before which a
@@ -117,10 +116,10 @@ impl LiveKeyring {
         }
     }
 
-    /// `keyring` was read from `secrets` at `now` (Unix seconds).
+    /// `keyring` was read from `secrets` at `now` (Unix seconds); what it
+    /// reads next is keyed for the same pinned settings.
     pub fn refreshed_from(
         keyring: Keyring,
-        settings: SchemeSettings,
         secrets: SecretsManager,
         refresh: SecretRefresh,
         now: i64,
@@ -128,7 +127,6 @@ impl LiveKeyring {
         Self {
             held: RwLock::new(Arc::new(keyring)),
             source: Some(Source {
-                settings,
                 secrets,
                 refresh,
                 due: Mutex::new(Due {
@@ -176,7 +174,7 @@ impl LiveKeyring {
         }
         let read = async {
             let set = source.secrets.fetch().await?;
-            Keyring::new(&source.settings, &set)
+            Keyring::new(self.get().settings(), &set)
         };
         match read.await {
             Ok(keyring) => {
