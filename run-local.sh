@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
 # Runs the function locally over every sample event, against a local DynamoDB
 # (moto) on 127.0.0.1, and prints each outcome. Installs what it needs into
-# .venv on first use. No Docker needed.
+# .venv when its requirements changed. No Docker needed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-local.txt
-export PATH="$PWD/.venv/bin:$PATH"
+bin="$(scripts/venv.sh "$PWD/.venv" requirements-local.txt)"
+export PATH="$bin:$PATH"
 
 cargo build -p genesys-webhook -p genesys-sign --bins
-exec .venv/bin/python scripts/run_local.py
+exec "$bin/python" scripts/run_local.py

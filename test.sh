@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine. Installs what it needs into .venv
-# (moto's DynamoDB server, cfn-lint, the SAM CLI, cargo-lambda) and cargo-fuzz,
-# then checks formatting and lints, lints the template, runs the local
-# walk-through over every sample event, fuzzes each target for 60 s, and runs
-# every Rust test.
+# The whole test suite on a fresh machine. Installs what it needs (moto's
+# server, cfn-lint, the SAM CLI and cargo-lambda into .venv; connect-genesys's
+# own environment; cargo-fuzz), then checks formatting and lints, lints the
+# template, runs the local walk-through over every sample event, fuzzes each
+# target for 60 s, and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-.venv/bin/pip install --quiet --disable-pip-version-check \
-  -r requirements-dev.txt
-export PATH="$PWD/.venv/bin:$PATH"
+PATH="$(scripts/venv.sh "$PWD/.venv" requirements-dev.txt):$PATH"
+export PATH
 export SAM_CLI_TELEMETRY=0
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

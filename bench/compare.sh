@@ -5,11 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-local.txt
+bin="$(scripts/venv.sh "$PWD/.venv" requirements-local.txt)"
 (cd bench/node && npm install --no-audit --no-fund --no-package-lock --silent)
 cargo build --release --bin genesys-webhook
 cargo build --release --manifest-path bench/floor/Cargo.toml
-exec .venv/bin/python bench/compare.py
+exec "$bin/python" bench/compare.py

@@ -6,7 +6,7 @@ use genesys_webhook::payload::{self, RawPayload};
 use genesys_webhook::secrets::{SecretSet, SecretsManager};
 use genesys_webhook::verify::{Keyring, LiveKeyring};
 use lambda_runtime::layers::TracingLayer;
-use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+use lambda_runtime::{Error, LambdaEvent, Runtime};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -15,10 +15,11 @@ async fn main() -> Result<(), Error> {
         .await
         .inspect_err(|e| tracing::error!("init failed: {e}"))?;
     let handler = &handler;
-    let runtime = Runtime::new(service_fn(|event: LambdaEvent<()>| async move {
-        let payload = payload::current();
-        handler.handle(&payload, &event.context.request_id).await
-    }));
+    let runtime = Runtime::new(payload::service_fn(
+        |payload, event: LambdaEvent<()>| async move {
+            handler.handle(&payload, &event.context.request_id).await
+        },
+    ));
     runtime
         .layer(TracingLayer::new())
         .layer(RawPayload)

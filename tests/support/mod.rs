@@ -5,7 +5,9 @@
 pub mod bus;
 pub mod runtime_api;
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
@@ -17,6 +19,31 @@ use aws_sdk_dynamodb::types::{
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The Python that serves moto: `PYTHON` if set, else the repository's
+/// `.venv`, which `scripts/venv.sh` creates or brings up to date once per
+/// test process, so `cargo test` needs nothing installed beforehand.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        if let Some(python) = std::env::var_os("PYTHON") {
+            return python.into();
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new("bash")
+            .arg(root.join("scripts/venv.sh"))
+            .arg(root.join(".venv"))
+            .arg(root.join("requirements-local.txt"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("bash runs scripts/venv.sh");
+        assert!(
+            out.status.success(),
+            "scripts/venv.sh could not set up .venv for moto's server"
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("python")
+    })
+}
+
 /// moto's DynamoDB server, started by `scripts/local_dynamodb.py` on a free
 /// port. It exits when its standard input closes, so it never outlives us.
 pub struct LocalDynamo {
@@ -27,20 +54,21 @@ pub struct LocalDynamo {
 impl LocalDynamo {
     pub async fn start() -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local_dynamodb.py");
-        let mut child = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        let mut child = Command::new(python())
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("python3 is needed for the DynamoDB tests");
+            .expect("the tests' Python environment runs moto's server");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).await.unwrap();
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
-            panic!("the local DynamoDB server did not start; run ./test.sh, which installs it")
-        });
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("moto's server did not start; see its output above"));
         Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
