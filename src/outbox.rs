@@ -40,7 +40,7 @@ impl Record<'_> {
 /// deployment serves several ([`key`]).
 pub const DELIVERY_ID: &str = "pk";
 /// Between an integration's name and the delivery id in the key. Names are
-/// `[A-Za-z0-9._-]`, so the first one in a key is always this separator.
+/// `[A-Za-z0-9._-]`, so the first `/` in a key always ends the name.
 pub const KEY_SEPARATOR: char = '/';
 /// Unix seconds; the table's TTL attribute.
 pub const EXPIRES_AT: &str = "expires_at";
