@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::envelope::{Allowlist, Cidr, Limits};
+use crate::envelope::{Allowlist, Limits};
 use crate::error::ConfigError;
 use crate::outbox;
 use crate::secrets::{Secret, SecretRefresh, Secrets};
@@ -122,18 +122,8 @@ impl Config {
             get("EVENTBRIDGE_SOURCE_PREFIX").unwrap_or_else(|| "aws.partner/genesys.com/".into());
         let allowed_sources = get("ALLOWED_SOURCE_CIDRS")
             .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(|c| c.parse::<Cidr>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Allowlist::new)
-                    .map_err(|()| {
-                        ConfigError::new(
-                            "ALLOWED_SOURCE_CIDRS",
-                            "each entry must be an IPv4 or IPv6 address or CIDR",
-                        )
-                    })
+                Allowlist::parse(&list)
+                    .map_err(|problem| ConfigError::new("ALLOWED_SOURCE_CIDRS", problem))
             })
             .transpose()?
             .unwrap_or_default();
@@ -142,10 +132,16 @@ impl Config {
         // Seven days: the stream keeps records for one, and replay reads the
         // table, so items must outlive the stream.
         let ttl_seconds = number(&get, "DEDUP_TTL_SECONDS", 7 * 86_400, 60, 366 * 86_400)?;
-        if ttl_seconds < tolerance_seconds {
+        // A timestamp may lie up to the tolerance in the future, so a captured
+        // delivery stays valid until its timestamp plus the tolerance: its item
+        // must outlive both.
+        if ttl_seconds < 2 * tolerance_seconds {
             return Err(ConfigError::new(
                 "DEDUP_TTL_SECONDS",
-                "must be at least SIGNATURE_TOLERANCE_SECONDS, or a replay inside the tolerance would be accepted again",
+                format!(
+                    "must be at least 2 x SIGNATURE_TOLERANCE_SECONDS ({}): a timestamp may lie up to the tolerance in the future, so a replay stays valid until t + tolerance and would be accepted again once the item expired",
+                    2 * tolerance_seconds
+                ),
             ));
         }
         let store_timeouts = StoreTimeouts {
@@ -307,6 +303,55 @@ mod tests {
             assert_eq!(err.var, *var, "{err}");
             assert!(!err.to_string().contains("s3cret"));
         }
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut vars = BASE.to_vec();
+        vars.extend_from_slice(extra);
+        config(&vars)
+    }
+
+    #[test]
+    fn ids_are_remembered_for_at_least_twice_the_tolerance() {
+        let err = with(&[("DEDUP_TTL_SECONDS", "599")]).unwrap_err();
+        assert_eq!(err.var, "DEDUP_TTL_SECONDS");
+        assert!(
+            err.problem
+                .contains("2 x SIGNATURE_TOLERANCE_SECONDS (600)"),
+            "{err}"
+        );
+        assert!(err.problem.contains("in the future"), "{err}");
+        assert_eq!(
+            with(&[("DEDUP_TTL_SECONDS", "600")]).unwrap().ttl_seconds,
+            600
+        );
+        let tolerance = |t| {
+            [
+                ("SIGNATURE_TOLERANCE_SECONDS", "100"),
+                ("DEDUP_TTL_SECONDS", t),
+            ]
+        };
+        assert!(with(&tolerance("200")).is_ok());
+        assert_eq!(
+            with(&tolerance("199")).unwrap_err().var,
+            "DEDUP_TTL_SECONDS"
+        );
+    }
+
+    #[test]
+    fn an_allowlist_that_names_no_network_stops_init() {
+        for list in [",", " , ", ", ,\t"] {
+            let err = with(&[("ALLOWED_SOURCE_CIDRS", list)]).unwrap_err();
+            assert_eq!(err.var, "ALLOWED_SOURCE_CIDRS");
+            assert!(err.problem.contains("names no network"), "{err}");
+        }
+        let err = with(&[("ALLOWED_SOURCE_CIDRS", "52.0.0.0/8,52.0.0.0/88")]).unwrap_err();
+        assert_eq!(err.var, "ALLOWED_SOURCE_CIDRS");
+        assert!(err.to_string().contains("\"52.0.0.0/88\""), "{err}");
+        let open = with(&[]).unwrap();
+        assert!(open.limits.allowed_sources.allows(None));
+        let listed = with(&[("ALLOWED_SOURCE_CIDRS", "52.0.0.0/8,")]).unwrap();
+        assert!(!listed.limits.allowed_sources.allows("9.9.9.9".parse().ok()));
     }
 
     #[test]

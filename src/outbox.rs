@@ -2,18 +2,46 @@
 //! delivery, and the relay and replay, which read them back. Every attribute
 //! name lives here and nowhere else.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::primitives::{Blob, DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::dedup::Record;
-
 mod read;
 pub use read::{OutboxItem, Unreadable};
 
-/// The table's key: the delivery id.
+/// One delivery as it is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub delivery_id: &'a str,
+    /// The exact verified bytes.
+    pub body: &'a [u8],
+    pub front_door: &'static str,
+    pub scheme: &'static str,
+    /// The Genesys topic or event type, where the delivery names one.
+    pub topic: Option<&'a str>,
+    /// A partner event's own `detail-type`.
+    pub detail_type: Option<&'a str>,
+    /// The integration the delivery was for, where a deployment serves several.
+    pub integration: Option<&'a str>,
+    /// Unix seconds.
+    pub received_at: i64,
+}
+
+impl Record<'_> {
+    /// The table key this delivery is deduplicated under: see [`fn@key`].
+    pub fn key(&self) -> Cow<'_, str> {
+        key(self.integration, self.delivery_id)
+    }
+}
+
+/// The table's key: the delivery id, under its integration's name where the
+/// deployment serves several ([`key`]).
 pub const DELIVERY_ID: &str = "pk";
+/// Between an integration's name and the delivery id in the key. Names are
+/// `[A-Za-z0-9._-]`, so the first `/` in a key always ends the name.
+pub const KEY_SEPARATOR: char = '/';
 /// Unix seconds; the table's TTL attribute.
 pub const EXPIRES_AT: &str = "expires_at";
 /// RFC 3339 UTC, seconds precision, so a string range is a time range.
@@ -32,7 +60,8 @@ pub const INTEGRATION: &str = "integration";
 /// DynamoDB's limit on one item, names and values together.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Room kept for every attribute but the body. Each is bounded: the id and
-/// topic by the envelope, a detail-type by [`MAX_DETAIL_TYPE_BYTES`].
+/// topic by the envelope, the integration's name (twice: in the key too) by
+/// the secret, a detail-type by [`MAX_DETAIL_TYPE_BYTES`].
 pub const RESERVED_BYTES: usize = 4 * 1024;
 /// The largest body an item can hold beside its other attributes.
 pub const MAX_BODY_BYTES: usize = MAX_ITEM_BYTES - RESERVED_BYTES;
@@ -46,6 +75,16 @@ pub const NEW_OR_EXPIRED: &str = "attribute_not_exists(pk) OR expires_at < :now"
 /// A condition that contradicts itself, for a write that must store nothing.
 pub const NEVER: &str = "attribute_exists(pk) AND attribute_not_exists(pk)";
 
+/// The key a delivery is held under: its id alone for a single-secret
+/// deployment, `<integration>/<delivery id>` where integrations are
+/// configured, so one integration's ids never collide with another's.
+pub fn key<'a>(integration: Option<&str>, delivery_id: &'a str) -> Cow<'a, str> {
+    match integration {
+        None => Cow::Borrowed(delivery_id),
+        Some(name) => Cow::Owned(format!("{name}{KEY_SEPARATOR}{delivery_id}")),
+    }
+}
+
 /// Seconds since the epoch as the `received_at` text.
 pub fn timestamp(unix_seconds: i64) -> String {
     DateTime::from_secs(unix_seconds)
@@ -57,7 +96,7 @@ pub fn timestamp(unix_seconds: i64) -> String {
 pub fn item(r: &Record<'_>, ttl_seconds: i64) -> HashMap<String, AttributeValue> {
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let mut item = HashMap::from([
-        (DELIVERY_ID.to_owned(), s(r.delivery_id)),
+        (DELIVERY_ID.to_owned(), s(&r.key())),
         (
             EXPIRES_AT.to_owned(),
             AttributeValue::N((r.received_at + ttl_seconds).to_string()),
@@ -109,6 +148,7 @@ mod tests {
         let id = "i".repeat(crate::envelope::MAX_DELIVERY_ID_BYTES);
         let topic = "t".repeat(256);
         let detail_type = "d".repeat(MAX_DETAIL_TYPE_BYTES);
+        let integration = "n".repeat(crate::secrets::MAX_INTEGRATION_BYTES);
         let record = Record {
             delivery_id: &id,
             body: &body,
@@ -116,7 +156,7 @@ mod tests {
             scheme: "standard-webhooks",
             topic: Some(&topic),
             detail_type: Some(&detail_type),
-            integration: None,
+            integration: Some(&integration),
             received_at: i64::from(u32::MAX),
         };
         let item = item(&record, 366 * 86_400);

@@ -1,11 +1,15 @@
 //! The AWS SDK configuration the function and the relay share.
 //!
-//! Both talk only to AWS endpoints, whose certificates chain to the Amazon
-//! Trust Services roots, so those roots are what the SDK's TLS client
-//! trusts. The SDK's default instead parses the system's whole store on
-//! every cold start: three quarters of the instructions a cold start ran.
-//! Setting `SSL_CERT_FILE` or `SSL_CERT_DIR` brings back a store of the
-//! deployment's choosing (a proxy's own CA, say).
+//! Both talk only to AWS endpoints. In the `aws` partition their
+//! certificates chain to the Amazon Trust Services roots, so those roots are
+//! what the SDK's TLS client trusts there. The SDK's default instead parses
+//! the system's whole store on every cold start: three quarters of the
+//! instructions a cold start ran. Other partitions (China, GovCloud, the ISO
+//! regions, the European Sovereign Cloud) run their own certificate
+//! authorities, so there, and in any region not known to be in `aws`, the
+//! platform's store is trusted instead. Setting `SSL_CERT_FILE` or
+//! `SSL_CERT_DIR` brings back a store of the deployment's choosing (a
+//! proxy's own CA, say).
 
 use std::env;
 
@@ -19,12 +23,20 @@ use aws_smithy_http_client::{Builder, ConnectorBuilder, HttpClientError};
 /// names for its endpoints' certificates.
 const AMAZON_ROOTS: &[u8] = include_bytes!("sdk/amazon-roots.pem");
 
+/// The first part of every `aws` partition region name, as the SDK's
+/// partition table matches them (`^(us|eu|ap|...)-\w+-\d+$`).
+const AWS_PARTITION_AREAS: [&str; 9] = ["us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx"];
+
 /// Loads the SDK's settings from the environment, as `aws_config` does,
 /// with the HTTPS client built here.
 pub async fn load() -> Result<SdkConfig, HttpClientError> {
     let own_store = env::var_os("SSL_CERT_FILE").is_some() || env::var_os("SSL_CERT_DIR").is_some();
+    let region = env::var("AWS_REGION")
+        .or_else(|_| env::var("AWS_DEFAULT_REGION"))
+        .ok();
+    let amazon_roots = !own_store && region.as_deref().is_some_and(in_aws_partition);
     let tls = TlsContext::builder()
-        .with_trust_store(trust_store(own_store))
+        .with_trust_store(trust_store(amazon_roots))
         .build()?;
     // The SDK's own default client, with the trust store above.
     let http = Builder::new().build_with_connector_fn(move |settings, components| {
@@ -44,13 +56,30 @@ pub async fn load() -> Result<SdkConfig, HttpClientError> {
         .await)
 }
 
-fn trust_store(own_store: bool) -> TrustStore {
-    if own_store {
-        TrustStore::default()
-    } else {
+/// Whether `region` is in the `aws` partition: `<area>-<word>-<number>`
+/// with one of its areas. `us-gov-west-1`, `cn-north-1` and
+/// `eusc-de-east-1` are not.
+fn in_aws_partition(region: &str) -> bool {
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    match region.split('-').collect::<Vec<_>>()[..] {
+        [area, name, number] => {
+            AWS_PARTITION_AREAS.contains(&area)
+                && word(name)
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// Amazon's roots alone, or the platform's store.
+fn trust_store(amazon_roots: bool) -> TrustStore {
+    if amazon_roots {
         TrustStore::empty()
             .with_native_roots(false)
             .with_pem_certificate(AMAZON_ROOTS)
+    } else {
+        TrustStore::default()
     }
 }
 
@@ -97,15 +126,46 @@ mod tests {
 
     #[test]
     fn the_trust_store_is_amazons_unless_the_deployment_names_one() {
-        let amazon = format!("{:?}", trust_store(false));
+        let amazon = format!("{:?}", trust_store(true));
         assert!(amazon.contains("enable_native_roots: false"), "{amazon}");
-        let own = format!("{:?}", trust_store(true));
+        let own = format!("{:?}", trust_store(false));
         assert!(own.contains("enable_native_roots: true"), "{own}");
         assert!(
             TlsContext::builder()
-                .with_trust_store(trust_store(false))
+                .with_trust_store(trust_store(true))
                 .build()
                 .is_ok()
         );
+    }
+
+    /// Regions from each partition in the SDK's partition table.
+    #[test]
+    fn only_the_aws_partition_trusts_amazons_roots_alone() {
+        for aws in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-7",
+            "mx-central-1",
+            "il-central-1",
+            "ca-west-1",
+        ] {
+            assert!(in_aws_partition(aws), "{aws}");
+        }
+        for elsewhere in [
+            "cn-north-1",
+            "cn-northwest-1",
+            "us-gov-west-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "us-isof-south-1",
+            "eu-isoe-west-1",
+            "eusc-de-east-1",
+            "us-east",
+            "us-east-1a",
+            "local",
+            "",
+        ] {
+            assert!(!in_aws_partition(elsewhere), "{elsewhere}");
+        }
     }
 }

@@ -131,6 +131,7 @@ fn catalogue() -> Vec<Case> {
         partner_event_cases(),
         not_event_cases(),
         signature_header_rules(),
+        header_map_limit_cases(),
     ]
     .into_iter()
     .flatten()
@@ -785,6 +786,46 @@ fn signature_header_rules() -> Vec<Case> {
         );
     }
     cases
+}
+
+/// More distinct header names than a header map holds (about 24,000), on
+/// every HTTP door, in whichever map that door reads: malformed, never a
+/// panic, even with a valid signature beside them.
+fn header_map_limit_cases() -> Vec<Case> {
+    const NAMES: usize = 30_000;
+    let many = || -> serde_json::Map<String, Value> {
+        (0..NAMES)
+            .map(|i| (format!("x-pad-{i}"), json!("v")))
+            .collect()
+    };
+    sample::DOORS
+        .iter()
+        .filter(|(_, door)| *door != FrontDoor::EventBridge)
+        .map(|(name, door)| {
+            let mut event = signed(SchemeName::Genesys, *door);
+            let map = if event.get("multiValueHeaders").is_some_and(|m| !m.is_null()) {
+                "multiValueHeaders"
+            } else {
+                "headers"
+            };
+            let padding = many();
+            let headers = event[map].as_object_mut().unwrap();
+            for (k, v) in padding {
+                let v = if map == "multiValueHeaders" {
+                    json!([v])
+                } else {
+                    v
+                };
+                headers.insert(k, v);
+            }
+            Case::new(
+                format!("{name}: {NAMES} distinct header names"),
+                SchemeName::Genesys,
+                event,
+                MALFORMED,
+            )
+        })
+        .collect()
 }
 
 /// The answer `case` gets from a fresh handler, and what that handler stored.

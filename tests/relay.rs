@@ -637,3 +637,77 @@ async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
         );
     }
 }
+
+/// With integrations the key is `<name>/<id>`; the relay and replay both
+/// publish the bare id beside the integration, and replay finds an id under
+/// the integration it names.
+#[tokio::test]
+async fn one_id_under_two_integrations_is_published_bare_by_the_relay_and_replay() {
+    let parts = Parts::start(WEEK).await;
+    let t = now();
+    for (integration, body) in [("sales", br#"{"n":1}"#), ("support", br#"{"n":2}"#)] {
+        let recorded = parts
+            .store
+            .record(&Record {
+                delivery_id: "d-shared",
+                body,
+                front_door: "function-url",
+                scheme: "open-messaging",
+                topic: None,
+                detail_type: None,
+                integration: Some(integration),
+                received_at: t,
+            })
+            .await
+            .unwrap();
+        assert_eq!(recorded, Recorded::Accepted, "{integration}");
+    }
+    let published = |arrived: BTreeMap<String, Vec<Value>>| {
+        arrived
+            .into_iter()
+            .flat_map(|(id, events)| {
+                events
+                    .into_iter()
+                    .map(move |e| (id.clone(), e["detail"]["integration"].to_string()))
+            })
+            .collect::<BTreeSet<_>>()
+    };
+
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    let (answers, _) = parts
+        .relay(&parts.db.endpoint, &[], &[bus::stream_event(&records)])
+        .await;
+    assert_eq!(failures(&answers[0]), Vec::<String>::new());
+    assert_eq!(
+        published(parts.arrived().await),
+        BTreeSet::from([
+            ("d-shared".to_owned(), r#""sales""#.to_owned()),
+            ("d-shared".to_owned(), r#""support""#.to_owned()),
+        ])
+    );
+
+    let args = [
+        "--table",
+        TABLE,
+        "--bus",
+        BUS,
+        "--integration",
+        "support",
+        "--id",
+        "d-shared",
+    ];
+    let out = bus::replay(&parts.db.endpoint, &parts.db.endpoint, &args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.ends_with("found 1, published 1, failed 0\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        published(parts.arrived().await),
+        BTreeSet::from([("d-shared".to_owned(), r#""support""#.to_owned())])
+    );
+}

@@ -71,6 +71,19 @@ async fn a_certificate_no_amazon_root_signed_is_refused() {
     assert!(outcome.is_err(), "handshake completed: {outcome:?}");
 }
 
+/// Outside the `aws` partition the platform's store is trusted instead of
+/// Amazon's roots alone; it still refuses a CA it does not hold.
+#[tokio::test]
+async fn outside_the_aws_partition_the_server_is_still_verified() {
+    for region in ["cn-north-1", "us-gov-west-1", "eusc-de-east-1"] {
+        let outcome = first_handshake(&[("AWS_REGION", region)]).await;
+        assert!(
+            outcome.is_err(),
+            "{region}: handshake completed: {outcome:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn ssl_cert_file_names_the_roots_trusted_instead() {
     let ca = format!("{FIXTURES}/ca.pem");

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use super::{Record, Recorded, Store};
 use crate::error::StoreError;
 
-/// What the store holds for one delivery id.
+/// What the store holds under one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub body: Vec<u8>,
@@ -28,8 +28,9 @@ impl MemoryStore {
         }
     }
 
-    pub fn get(&self, delivery_id: &str) -> Option<Held> {
-        self.lock().get(delivery_id).cloned()
+    /// What is held under `key` (see [`crate::outbox::key`]).
+    pub fn get(&self, key: &str) -> Option<Held> {
+        self.lock().get(key).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -49,8 +50,9 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     async fn record(&self, record: &Record<'_>) -> Result<Recorded, StoreError> {
+        let key = record.key();
         let mut items = self.lock();
-        if let Some(held) = items.get(record.delivery_id)
+        if let Some(held) = items.get(key.as_ref())
             && held.expires_at >= record.received_at
         {
             return Ok(Recorded::Duplicate {
@@ -58,7 +60,7 @@ impl Store for MemoryStore {
             });
         }
         items.insert(
-            record.delivery_id.to_owned(),
+            key.into_owned(),
             Held {
                 body: record.body.to_vec(),
                 expires_at: record.received_at + self.ttl_seconds,
@@ -108,5 +110,28 @@ mod tests {
         );
         assert_eq!(store.get("a").unwrap().body, b"z");
         assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_id_under_two_integrations_is_two_deliveries() {
+        let store = MemoryStore::new(100);
+        let under = |integration| Record {
+            integration,
+            ..record("a", b"x", 0)
+        };
+        for integration in [Some("sales"), Some("support"), None] {
+            assert_eq!(
+                store.record(&under(integration)).await.unwrap(),
+                Recorded::Accepted,
+                "{integration:?}"
+            );
+        }
+        assert_eq!(
+            store.record(&under(Some("sales"))).await.unwrap(),
+            Recorded::Duplicate { same_content: true }
+        );
+        assert!(store.get("sales/a").is_some() && store.get("support/a").is_some());
+        assert!(store.get("a").is_some());
+        assert_eq!(store.len(), 3);
     }
 }

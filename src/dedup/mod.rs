@@ -1,4 +1,5 @@
-//! Exactly-once acceptance: a conditional write keyed on the delivery id.
+//! Exactly-once acceptance: a conditional write keyed on the delivery id
+//! (under its integration, where there are several).
 //! The written item is also the outbox downstream consumers read.
 
 mod dynamodb;
@@ -10,24 +11,7 @@ pub use memory::MemoryStore;
 use std::future::Future;
 
 use crate::error::StoreError;
-
-/// One delivery as it is recorded.
-#[derive(Debug, Clone, Copy)]
-pub struct Record<'a> {
-    pub delivery_id: &'a str,
-    /// The exact verified bytes.
-    pub body: &'a [u8],
-    pub front_door: &'static str,
-    pub scheme: &'static str,
-    /// The Genesys topic or event type, where the delivery names one.
-    pub topic: Option<&'a str>,
-    /// A partner event's own `detail-type`.
-    pub detail_type: Option<&'a str>,
-    /// The integration the delivery was for, where a deployment serves several.
-    pub integration: Option<&'a str>,
-    /// Unix seconds.
-    pub received_at: i64,
-}
+pub use crate::outbox::Record;
 
 /// What the store says of a delivery it has recorded or already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,8 @@ use crate::error::{Reject, RejectCode};
 /// bounds the work a hostile header can cause.
 pub const MAX_HEADER_BYTES: usize = 4096;
 
+const TOO_MANY_HEADERS: &str = "more headers than a header map holds";
+
 /// A delivery over HTTP: headers (looked up case-insensitively) and the body
 /// exactly as the sender signed it.
 #[derive(Debug, Clone)]
@@ -99,7 +101,8 @@ impl<'de> Visitor<'de> for HeaderMapVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<HeaderMapJson, A::Error> {
-        let mut map = HeaderMap::with_capacity(access.size_hint().unwrap_or(0));
+        let mut map = HeaderMap::try_with_capacity(access.size_hint().unwrap_or(0))
+            .map_err(|_| de::Error::custom(TOO_MANY_HEADERS))?;
         while let Some(Text(name)) = access.next_key()? {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| de::Error::custom("invalid header name"))?;
@@ -121,11 +124,15 @@ struct AppendValues<'m> {
 impl AppendValues<'_> {
     /// A value HTTP cannot carry (a control character) is kept as one opaque
     /// non-ASCII byte: whoever reads that header refuses it as not visible
-    /// ASCII (401 for a signature header, 400 for the delivery id).
-    fn push(&mut self, value: &str) {
+    /// ASCII (401 for a signature header, 400 for the delivery id). More
+    /// headers than a map can hold make the event malformed.
+    fn push<E: de::Error>(&mut self, value: &str) -> Result<(), E> {
         let value = HeaderValue::from_str(value)
             .unwrap_or_else(|_| HeaderValue::from_bytes(b"\xff").expect("0xff is obs-text"));
-        self.map.append(&self.name, value);
+        self.map
+            .try_append(&self.name, value)
+            .map(drop)
+            .map_err(|_| E::custom(TOO_MANY_HEADERS))
     }
 }
 
@@ -145,13 +152,12 @@ impl<'de> Visitor<'de> for AppendValues<'_> {
     }
 
     fn visit_str<E: de::Error>(mut self, value: &str) -> Result<(), E> {
-        self.push(value);
-        Ok(())
+        self.push(value)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         while let Some(Text(value)) = seq.next_element()? {
-            self.push(&value);
+            self.push(&value)?;
         }
         Ok(())
     }
@@ -161,7 +167,7 @@ impl<'de> Visitor<'de> for AppendValues<'_> {
 mod tests {
     use super::super::tests::{http, v1, v2};
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn headers_are_case_insensitive_on_every_door() {
@@ -228,6 +234,20 @@ mod tests {
             d.header(&HeaderName::from_static("x-b")).unwrap(),
             Some("ok")
         );
+    }
+
+    /// A header map holds about 24,000 distinct names before it would grow
+    /// past its limit and panic; past that the event is malformed.
+    #[test]
+    fn more_headers_than_a_map_holds_are_malformed() {
+        let many = |n: usize| {
+            let names: serde_json::Map<String, Value> =
+                (0..n).map(|i| (format!("x-{i}"), json!("v"))).collect();
+            v1(Value::Object(names), json!(""), false)
+        };
+        let err = http(many(40_000)).unwrap_err();
+        assert_eq!(err.code, RejectCode::Malformed);
+        assert!(http(many(20_000)).is_ok());
     }
 
     #[test]

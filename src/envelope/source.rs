@@ -53,13 +53,37 @@ impl FromStr for Cidr {
     }
 }
 
-/// The networks deliveries may come from; empty allows every address.
+/// The networks deliveries may come from; empty (the default, when no list
+/// is set) allows every address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allowlist(Vec<Cidr>);
 
 impl Allowlist {
     pub fn new(cidrs: Vec<Cidr>) -> Self {
         Self(cidrs)
+    }
+
+    /// Comma-separated networks, blanks around each ignored. A list that
+    /// names no network (`","`) is refused rather than read as "allow every
+    /// address": a typo must not open the front door. The error names the
+    /// bad entry; networks are not secret.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let cidrs = list
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse()
+                    .map_err(|()| format!("{entry:?} is not an IPv4 or IPv6 address or CIDR"))
+            })
+            .collect::<Result<Vec<Cidr>, String>>()?;
+        if cidrs.is_empty() {
+            return Err(format!(
+                "{list:?} names no network: list IPv4 or IPv6 CIDRs, or leave it unset to allow every address"
+            ));
+        }
+        Ok(Self(cidrs))
     }
 
     /// An address the front door did not report is outside any non-empty
@@ -116,6 +140,23 @@ mod tests {
         assert_eq!(alb_source(Some("52.1.2.3")), "52.1.2.3".parse().ok());
         assert_eq!(alb_source(Some("52.1.2.3, garbage")), None);
         assert_eq!(alb_source(None), None);
+    }
+
+    #[test]
+    fn a_list_that_names_no_network_is_refused_and_a_bad_entry_named() {
+        for empty in [",", " , ", " ", ",,,", "\t,"] {
+            let e = Allowlist::parse(empty).unwrap_err();
+            assert!(e.contains("names no network"), "{empty:?}: {e}");
+        }
+        let e = Allowlist::parse("52.0.0.0/8, 52.1.2.3/33 ,10.0.0.0/8").unwrap_err();
+        assert!(e.starts_with("\"52.1.2.3/33\" is not"), "{e}");
+        assert_eq!(
+            Allowlist::parse(" 52.0.0.0/8 ,, 2600:1f18::/32 "),
+            Ok(Allowlist::new(vec![
+                cidr("52.0.0.0/8"),
+                cidr("2600:1f18::/32")
+            ]))
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use serde_dynamo::{AttributeValue, Item};
 use thiserror::Error;
 
-use super::{BODY, DELIVERY_ID, DETAIL_TYPE, FRONT_DOOR, INTEGRATION, RECEIVED_AT, SCHEME, TOPIC};
+use super::{
+    BODY, DELIVERY_ID, DETAIL_TYPE, FRONT_DOOR, INTEGRATION, KEY_SEPARATOR, RECEIVED_AT, SCHEME,
+    TOPIC,
+};
 
 /// One recorded delivery, as the relay and replay publish it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +61,10 @@ impl OutboxItem {
             Some(_) => return Err(wrong_type(BODY)),
             None => return Err(missing(BODY)),
         };
+        let integration = optional(&mut item, INTEGRATION)?;
+        let key = string(&mut item, DELIVERY_ID)?;
         Ok(Self {
-            delivery_id: string(&mut item, DELIVERY_ID)?,
+            delivery_id: delivery_id(key, integration.as_deref()),
             received_at,
             received_at_unix,
             front_door: string(&mut item, FRONT_DOOR)?,
@@ -67,8 +72,17 @@ impl OutboxItem {
             body,
             topic: optional(&mut item, TOPIC)?,
             detail_type: optional(&mut item, DETAIL_TYPE)?,
-            integration: optional(&mut item, INTEGRATION)?,
+            integration,
         })
+    }
+}
+
+/// The delivery id inside a key. An item written before ids were kept per
+/// integration has the bare id as its key, and reads back unchanged.
+fn delivery_id(key: String, integration: Option<&str>) -> String {
+    match integration.and_then(|name| key.strip_prefix(name)?.strip_prefix(KEY_SEPARATOR)) {
+        Some(id) => id.to_owned(),
+        None => key,
     }
 }
 
@@ -107,8 +121,7 @@ fn wrong_type(attribute: &'static str) -> Unreadable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dedup::Record;
-    use crate::outbox;
+    use crate::outbox::{self, Record};
 
     fn record(topic: Option<&'static str>) -> Record<'static> {
         Record {
@@ -160,6 +173,54 @@ mod tests {
         assert_eq!(item.detail_type.as_deref(), Some("v2.users.{id}.presence"));
         assert_eq!(item.integration.as_deref(), Some("main"));
         assert_eq!(item.topic, None);
+    }
+
+    #[test]
+    fn the_key_holds_the_integration_and_the_id_reads_back_bare() {
+        let namespaced = Record {
+            integration: Some("sales"),
+            ..record(None)
+        };
+        let sdk = outbox::item(&namespaced, 60);
+        assert_eq!(
+            sdk[outbox::DELIVERY_ID],
+            aws_sdk_dynamodb::types::AttributeValue::S("sales/d-1".into())
+        );
+        let item = OutboxItem::from_sdk(sdk).unwrap();
+        assert_eq!(item.delivery_id, "d-1");
+        assert_eq!(item.integration.as_deref(), Some("sales"));
+
+        let single = outbox::item(&record(None), 60);
+        assert_eq!(
+            single[outbox::DELIVERY_ID],
+            aws_sdk_dynamodb::types::AttributeValue::S("d-1".into())
+        );
+    }
+
+    /// Items written before ids were kept per integration: the key is the
+    /// bare id, which may itself hold a `/`.
+    #[test]
+    fn an_item_keyed_by_the_bare_id_reads_back_unchanged() {
+        for (pk, id) in [
+            ("d-9", "d-9"),
+            ("other/d-9", "other/d-9"),
+            ("main/x/y", "x/y"),
+        ] {
+            let image: Item = serde_json::from_value(serde_json::json!({
+                "pk": {"S": pk},
+                "received_at": {"S": "2026-11-24T12:00:00Z"},
+                "front_door": {"S": "function-url"},
+                "scheme": {"S": "open-messaging"},
+                "body": {"B": "e30="},
+                "integration": {"S": "main"},
+            }))
+            .unwrap();
+            assert_eq!(
+                OutboxItem::from_image(image).unwrap().delivery_id,
+                id,
+                "{pk}"
+            );
+        }
     }
 
     #[test]

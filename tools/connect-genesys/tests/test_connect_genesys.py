@@ -227,12 +227,26 @@ def test_allowlist_sets_the_regions_outbound_open_messaging_ranges(tool, deploy,
         "3.3.3.3/32,34.4.4.0/24,52.1.1.0/24,2600:1f18:aaaa::/56"
 
 
-def test_allowlist_refuses_to_empty_the_list(tool, deploy, standin):
-    standin.ip_ranges = [r for r in RANGES if r["region"] != "us-east-1"]
+@pytest.mark.parametrize("published", [
+    pytest.param([r for r in RANGES if r["region"] != "us-east-1"], id="none-for-the-region"),
+    pytest.param([], id="none-at-all"),
+    pytest.param([r for r in RANGES if r["direction"] == "inbound"], id="inbound-only"),
+])
+def test_allowlist_refuses_to_empty_the_list(tool, deploy, standin, aws, published):
+    # An empty list allows every address: the tool must never write one over a list
+    # that holds networks.
+    standin.ip_ranges = RANGES
     d = deploy("s3cret-value-abcdefgh")
-    r = tool("allowlist", "--stack", d.name)
+    assert tool("allowlist", "--stack", d.name, "--poll-seconds", "0.2").code == 0
+    held = d.parameters()["AllowedSourceCidrs"]
+    assert held
+    stack_time = aws.cfn.describe_stacks(StackName=d.name)["Stacks"][0].get("LastUpdatedTime")
+
+    standin.ip_ranges = published
+    r = tool("allowlist", "--stack", d.name, "--poll-seconds", "0.2")
     assert r.code == 1 and "no outbound open-messaging ranges for us-east-1" in r.err
-    assert d.parameters()["AllowedSourceCidrs"] == ""
+    assert d.parameters()["AllowedSourceCidrs"] == held
+    assert aws.cfn.describe_stacks(StackName=d.name)["Stacks"][0].get("LastUpdatedTime") == stack_time
 
 
 # a wrong Genesys credential --------------------------------------------------

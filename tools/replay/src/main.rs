@@ -17,20 +17,25 @@ use genesys_webhook::relay::entry::Entry;
 use genesys_webhook::relay::publish::{
     EventBridgeBus, MAX_REQUEST_BYTES, Published, Timeouts, publish,
 };
+use genesys_webhook::secrets::is_integration_name;
 
 const USAGE: &str = "\
 usage: genesys-replay --table TABLE --bus BUS [--source SOURCE]
-                      (--id ID [--id ID ...] | --from RFC3339 --to RFC3339)
+                      ([--integration NAME] --id ID [--id ID ...]
+                       | --from RFC3339 --to RFC3339)
                       [--dry-run]
 
 Publishes recorded deliveries to BUS again, as the relay does: by delivery
 id (GetItem), or every delivery received from --from to --to inclusive (a
-Scan of the table). --dry-run lists what would be published.
+Scan of the table). Where the deployment serves several integrations, name
+the one the ids were delivered to with --integration. --dry-run lists what
+would be published.
 Endpoints and credentials come from the usual AWS settings.";
 
 #[derive(Debug, PartialEq, Eq)]
 enum Selection {
-    Ids(Vec<String>),
+    /// Table keys: each delivery id under its integration, if one was named.
+    Keys(Vec<String>),
     /// `received_at` bounds, inclusive, in the stored text form.
     Range(String, String),
 }
@@ -45,7 +50,7 @@ struct Args {
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut table, mut bus, mut from, mut to) = (None, None, None, None);
+    let (mut table, mut bus, mut from, mut to, mut integration) = (None, None, None, None, None);
     let mut source = "genesys-webhook".to_owned();
     let mut ids = Vec::new();
     let mut dry_run = false;
@@ -56,14 +61,27 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--bus" => bus = Some(value()?),
             "--source" => source = value()?,
             "--id" => ids.push(value()?),
+            "--integration" => integration = Some(value()?),
             "--from" => from = Some(instant(&value()?, "--from", true)?),
             "--to" => to = Some(instant(&value()?, "--to", false)?),
             "--dry-run" => dry_run = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if let Some(name) = &integration {
+        if !is_integration_name(name) {
+            return Err("--integration must be 1 to 64 of A-Z a-z 0-9 . _ -".into());
+        }
+        if ids.is_empty() {
+            return Err("--integration names the integration of each --id".into());
+        }
+    }
     let selection = match (ids.is_empty(), from, to) {
-        (false, None, None) => Selection::Ids(ids),
+        (false, None, None) => Selection::Keys(
+            ids.iter()
+                .map(|id| outbox::key(integration.as_deref(), id).into_owned())
+                .collect(),
+        ),
         (true, Some(from), Some(to)) if from <= to => Selection::Range(from, to),
         (true, Some(_), Some(_)) => return Err("--from is after --to".into()),
         _ => return Err("give --id, or both --from and --to".into()),
@@ -238,9 +256,9 @@ async fn run(
     replay: &mut Replay,
 ) -> Result<(), String> {
     match &args.selection {
-        Selection::Ids(ids) => {
+        Selection::Keys(keys) => {
             let mut items = Vec::new();
-            for id in ids {
+            for id in keys {
                 let got = table
                     .get_item()
                     .table_name(&args.table)
@@ -290,7 +308,7 @@ mod tests {
     #[test]
     fn ids_or_a_range() {
         let a = args("--table t --bus b --id x --id y --dry-run").unwrap();
-        assert_eq!(a.selection, Selection::Ids(vec!["x".into(), "y".into()]));
+        assert_eq!(a.selection, Selection::Keys(vec!["x".into(), "y".into()]));
         assert!(a.dry_run);
         assert_eq!(a.source, "genesys-webhook");
         let a = args("--table t --bus b --source s --from 2026-11-24T12:00:00.5+01:00 --to 2026-11-24T12:30:59.9Z")
@@ -300,6 +318,15 @@ mod tests {
             Selection::Range("2026-11-24T11:00:01Z".into(), "2026-11-24T12:30:59Z".into())
         );
         assert_eq!(a.source, "s");
+    }
+
+    #[test]
+    fn an_integration_keys_each_id_as_the_function_does() {
+        let a = args("--table t --bus b --integration sales --id x --id y").unwrap();
+        assert_eq!(
+            a.selection,
+            Selection::Keys(vec!["sales/x".into(), "sales/y".into()])
+        );
     }
 
     #[test]
@@ -314,6 +341,9 @@ mod tests {
             "--table t --bus b --from yesterday --to 2026-11-24T00:00:00Z",
             "--table t --bus b --id",
             "--table t --bus b --id x --verbose",
+            "--table t --bus b --integration sales",
+            "--table t --bus b --integration a/b --id x",
+            "--table t --bus b --integration sales --from 2026-11-24T12:00:00Z --to 2026-11-24T12:00:00Z",
         ] {
             assert!(args(bad).is_err(), "{bad}");
         }
