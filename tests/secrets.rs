@@ -3,8 +3,8 @@
 //! flood reads the secret at most once per recheck interval, and a failed
 //! read keeps the secrets held. An integration added to the secret is served
 //! within the recheck interval, and a flood of unknown names costs at most one
-//! read per interval. Every secret form docs/secret.schema.json documents reads
-//! as documented.
+//! read per interval. Every secret form docs/secret.schema.json documents, and
+//! every one connect-genesys writes, reads as documented.
 
 mod support;
 
@@ -349,5 +349,18 @@ fn every_documented_example_reads_as_documented() {
                 assert_eq!(e.var, "WEBHOOK_SECRET_ARN");
             }
         }
+    }
+}
+
+#[test]
+fn every_secret_connect_genesys_writes_is_read() {
+    let written = read_json("tools/connect-genesys/tests/fixtures/written-secrets.json");
+    let written = written.as_array().unwrap();
+    assert!(!written.is_empty());
+    for w in written {
+        let secret = w["secret"].as_str().unwrap();
+        let set = SecretSet::from_secret_string(secret)
+            .unwrap_or_else(|e| panic!("{}: {e}", w["written_by"]));
+        assert_eq!(reads(&set), w["reads"], "{}", w["written_by"]);
     }
 }
