@@ -133,9 +133,15 @@ impl<S: Store> Handler<S> {
         let mut verified = keyring
             .for_path(&delivery.path)
             .and_then(|(_, s)| s.verify(delivery, now));
-        // The secret may have been rotated since it was read: read it again
-        // (at most once per recheck interval) before refusing for good.
-        if verified.is_err_and(|r| r.code == RejectCode::InvalidSignature) {
+        // The secret may have been rotated, or an integration added, since it
+        // was read: read it again (at most once per recheck interval) before
+        // refusing for good.
+        if verified.is_err_and(|r| {
+            matches!(
+                r.code,
+                RejectCode::InvalidSignature | RejectCode::UnknownIntegration
+            )
+        }) {
             let refresh = self.keys.recheck(now).await;
             if matches!(refresh, Refresh::Done) {
                 keyring = self.keys.get();

@@ -72,10 +72,11 @@ pub enum SecretSet {
 const ARN_VAR: &str = "WEBHOOK_SECRET_ARN";
 
 impl SecretSet {
-    /// Reads a Secrets Manager `SecretString`: the secret itself;
+    /// Reads a Secrets Manager `SecretString` in one of the forms
+    /// docs/secret.schema.json defines: the secret itself;
     /// `{"current": "...", "previous": "..."}` during a rotation; or
-    /// `{"integrations": {"<name>": {"current": ..., "previous": ...}}}`. An
-    /// empty `previous` means none, so blanking it ends a rotation.
+    /// `{"integrations": {"<name>": ...}}`, each value either form. An empty
+    /// `previous` means none, so blanking it ends a rotation.
     pub fn from_secret_string(s: &str) -> Result<Self, ConfigError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -85,11 +86,20 @@ impl SecretSet {
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
+        enum Entry {
+            Plain(String),
+            Pair(Pair),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Several {
+            integrations: BTreeMap<String, Entry>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
         enum Held {
             Pair(Pair),
-            Integrations {
-                integrations: BTreeMap<String, Pair>,
-            },
+            Several(Several),
         }
         let pair = |p: Pair| -> Result<Secrets, ConfigError> {
             Ok(Secrets {
@@ -100,34 +110,38 @@ impl SecretSet {
                     .map(|p| Secret::held_in(ARN_VAR, p)),
             })
         };
-        if !s.trim_start().starts_with('{') {
-            return Ok(Self::Single(Secrets {
-                current: non_empty(s.to_owned())?,
+        let entry = |e: Entry| match e {
+            Entry::Plain(current) => pair(Pair {
+                current,
                 previous: None,
-            }));
+            }),
+            Entry::Pair(p) => pair(p),
+        };
+        if !s.trim_start().starts_with('{') {
+            return entry(Entry::Plain(s.to_owned())).map(Self::Single);
         }
         let held: Held = serde_json::from_str(s).map_err(|_| {
             ConfigError::new(
                 ARN_VAR,
-                "secret is JSON but neither {\"current\", \"previous\"} nor {\"integrations\": {...}}",
+                "secret is JSON but not a form docs/secret.schema.json defines",
             )
         })?;
         match held {
             Held::Pair(p) => Ok(Self::Single(pair(p)?)),
-            Held::Integrations { integrations } => {
+            Held::Several(Several { integrations }) => {
                 if integrations.is_empty() {
                     return Err(ConfigError::new(ARN_VAR, "secret names no integrations"));
                 }
                 integrations
                     .into_iter()
-                    .map(|(name, p)| {
+                    .map(|(name, e)| {
                         if !is_integration_name(&name) {
                             return Err(ConfigError::new(
                                 ARN_VAR,
                                 "an integration name must be 1 to 64 of A-Z a-z 0-9 . _ -",
                             ));
                         }
-                        Ok((name, pair(p)?))
+                        Ok((name, entry(e)?))
                     })
                     .collect::<Result<_, _>>()
                     .map(Self::Integrations)
@@ -158,8 +172,9 @@ fn non_empty(s: String) -> Result<Secret, ConfigError> {
 pub struct SecretRefresh {
     /// Oldest the held secrets may be before a delivery reads them again.
     pub max_age_seconds: i64,
-    /// Least time between the extra reads a signature mismatch triggers, so
-    /// a flood of forgeries costs at most one call per interval.
+    /// Least time between the extra reads a signature mismatch or an unknown
+    /// integration triggers, so a flood of either costs at most one call per
+    /// interval.
     pub recheck_seconds: i64,
     /// The whole read, retries included.
     pub timeout: Duration,
@@ -243,6 +258,8 @@ mod tests {
             r#"{"integrations":{}}"#,
             r#"{"integrations":{"a/b":{"current":"x"}}}"#,
             r#"{"integrations":{"a":{"current":""}}}"#,
+            r#"{"integrations":{"a":""}}"#,
+            r#"{"integrations":{"a":"y"},"current":"y"}"#,
         ] {
             let err = SecretSet::from_secret_string(bad).unwrap_err();
             assert_eq!(err.var, "WEBHOOK_SECRET_ARN", "{bad}");
@@ -253,7 +270,7 @@ mod tests {
     #[test]
     fn several_integrations() {
         let set = SecretSet::from_secret_string(
-            r#"{"integrations":{"sales":{"current":"s1","previous":"s0"},"support":{"current":"t1","previous":""}}}"#,
+            r#"{"integrations":{"sales":{"current":"s1","previous":"s0"},"support":{"current":"t1","previous":""},"chat":"c1"}}"#,
         )
         .unwrap();
         let SecretSet::Integrations(by_name) = set else {
@@ -262,6 +279,8 @@ mod tests {
         assert_eq!(by_name["sales"].iter().count(), 2);
         assert_eq!(by_name["support"].iter().count(), 1);
         assert_eq!(by_name["support"].current.expose(), b"t1");
+        assert_eq!(by_name["chat"].current.expose(), b"c1");
+        assert!(by_name["chat"].previous.is_none());
     }
 
     #[test]

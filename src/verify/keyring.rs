@@ -87,7 +87,7 @@ struct Source {
     secrets: SecretsManager,
     refresh: SecretRefresh,
     /// Unix seconds at which the next read is due, and before which a
-    /// mismatch may not trigger one.
+    /// mismatch or an unknown integration may not trigger one.
     due: Mutex<Due>,
 }
 
@@ -146,8 +146,9 @@ impl LiveKeyring {
         self.read_again(now, |due| now >= due.refresh).await
     }
 
-    /// After a signature mismatch: reads the secret again, at most once per
-    /// recheck interval, in case it was rotated since the last read.
+    /// After a signature mismatch or an unknown integration: reads the
+    /// secret again, at most once per recheck interval, in case it was
+    /// rotated or an integration added since the last read.
     pub async fn recheck(&self, now: i64) -> Refresh {
         self.read_again(now, |due| now >= due.recheck).await
     }

@@ -4,8 +4,10 @@ import hashlib
 import json
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
+import jsonschema
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from .progress import ToolError, say
@@ -15,6 +17,10 @@ from .progress import ToolError, say
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 TOKEN_TAG_PREFIX = "genesys-webhook:token:"
+
+# The one definition of the secret's forms, shared with the function.
+SECRET_SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "secret.schema.json"
+WEBHOOK_FUNCTION = "WebhookFunction"
 
 
 @contextmanager
@@ -60,6 +66,18 @@ class Stack:
             raise ToolError(f"stack {self.name} has neither a WebhookUrl nor a FunctionUrlEndpoint "
                             "output: enable the HTTP API or the Function URL")
         return url.rstrip("/")
+
+    def function_environment(self) -> dict | None:
+        """The webhook function's environment variables, or None when the stack
+        has no such function or it cannot be read."""
+        try:
+            resource = self.cfn.describe_stack_resource(
+                StackName=self.name, LogicalResourceId=WEBHOOK_FUNCTION)["StackResourceDetail"]
+            conf = client("lambda").get_function_configuration(
+                FunctionName=resource["PhysicalResourceId"])
+        except (ClientError, BotoCoreError, KeyError):
+            return None
+        return conf.get("Environment", {}).get("Variables", {})
 
     def secret_arn(self) -> str:
         arn = self.output("SecretArn")
@@ -108,12 +126,26 @@ def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Secret:
-    """The webhook secret in Secrets Manager.
+def secret_problem(text: str) -> str | None:
+    """Where `text` breaks docs/secret.schema.json, or None when the function
+    reads it. Never the secret's value: only the place and the rule."""
+    if text.lstrip().startswith("{"):
+        try:
+            instance = json.loads(text)
+        except ValueError:
+            return "it begins with { but is not JSON"
+    else:
+        instance = text
+    schema = json.loads(SECRET_SCHEMA.read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(instance))
+    if error is None:
+        return None
+    return f"at {error.json_path} it fails the schema's {error.validator!r} rule"
 
-    SecretString forms: a plain string; {"current", "previous"}; or
-    {"integrations": {name: {"current", "previous"} | string}}. A scope is
-    None (the top-level secret) or an integration name.
+
+class Secret:
+    """The webhook secret in Secrets Manager, in a form docs/secret.schema.json
+    defines. A scope is None (the top-level secret) or an integration name.
     """
 
     def __init__(self, arn: str) -> None:
@@ -128,6 +160,10 @@ class Secret:
         if self.string is None:
             raise ToolError("the webhook secret has no SecretString")
         self.created = value["CreatedDate"].timestamp()
+        problem = secret_problem(self.string)
+        if problem is not None:
+            raise ToolError(f"the webhook secret is in no form docs/secret.schema.json defines "
+                            f"({problem}); the function cannot read it either: fix it first")
         self.doc = None
         text = self.string.strip()
         if text.startswith("{"):
@@ -161,17 +197,13 @@ class Secret:
                                 f"(it has: {', '.join(self.names()) or 'none'})")
             if isinstance(entry, str):
                 return entry, None
-        if not isinstance(entry, dict) or not isinstance(entry.get("current"), str) \
-                or not entry["current"]:
-            where = f"integration {scope}" if scope else "secret"
-            raise ToolError(f"the {where} is JSON without a non-empty \"current\"")
-        previous = entry.get("previous")
-        return entry["current"], previous if isinstance(previous, str) and previous else None
+        return entry["current"], entry.get("previous") or None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.names()
 
     def names(self) -> list[str]:
-        if not self.has_integrations or not isinstance(self.doc["integrations"], dict):
-            return []
-        return sorted(self.doc["integrations"])
+        return sorted(self.doc["integrations"]) if self.has_integrations else []
 
     def put_pair(self, scope: str | None, current: str, previous: str | None) -> None:
         """Stores the scope's secret, keeping every other integration as it is.
@@ -189,6 +221,9 @@ class Secret:
                 entry["previous"] = previous
             doc["integrations"][scope] = entry
             text = json.dumps(doc)
+        problem = secret_problem(text)
+        if problem is not None:
+            raise ToolError(f"refusing to store a secret the function could not read ({problem})")
         with aws("store the webhook secret"):
             self.sm.put_secret_value(SecretId=self.arn, SecretString=text)
         self.load()

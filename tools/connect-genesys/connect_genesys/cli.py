@@ -20,8 +20,14 @@ def parser() -> argparse.ArgumentParser:
     om = sub.add_parser("open-messaging", help="point an Open Messaging integration at the stack")
     om.add_argument("--stack", required=True)
     om.add_argument("--integration-id", required=True, help="the Genesys Open Messaging integration id")
-    om.add_argument("--integration", help="the name in the secret's integrations map; "
-                    "the URL gets /NAME appended")
+    om.add_argument("--integration", help="the name in the secret's integrations map (added "
+                    "with a new token when missing); the URL gets /NAME appended")
+    om.add_argument("--refresh-seconds", type=float, default=None,
+                    help="the function's secret refresh interval (default: the function's "
+                         "SECRET_REFRESH_SECONDS, else the stack's SecretRefreshSeconds, else 300)")
+    om.add_argument("--recheck-seconds", type=float, default=None,
+                    help="the function's secret recheck interval (default: the function's "
+                         "SECRET_RECHECK_SECONDS, else 30; unused when the function cannot be read)")
     om.set_defaults(run=commands.open_messaging)
 
     eb = sub.add_parser("eventbridge", help="connect the Genesys EventBridge source to the stack")

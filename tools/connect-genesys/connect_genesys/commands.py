@@ -15,6 +15,7 @@ from .progress import ToolError, say, wait_until
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 EVENTBRIDGE_TYPE = "amazon-eventbridge-source"
 DEFAULT_REFRESH_SECONDS = 300
+DEFAULT_RECHECK_SECONDS = 30
 GENESYS_RETRY_WINDOW_SECONDS = 85
 
 
@@ -32,13 +33,20 @@ def open_messaging(args) -> str:
     if args.integration:
         url += "/" + check_name("--integration", args.integration)
     secret = Secret(stack.secret_arn())
-    current, previous = secret.pair(args.integration)
-    if previous is not None:
-        raise ToolError("a secret rotation is in progress (the secret holds a previous value); "
-                        "finish it with the same rotate command first")
+    new_integration = bool(args.integration) and secret.has_integrations \
+        and not secret.has(args.integration)
+    if not new_integration:
+        current, previous = secret.pair(args.integration)
+        if previous is not None:
+            raise ToolError("a secret rotation is in progress (the secret holds a previous value); "
+                            "finish it with the same rotate command first")
     genesys = Genesys()
     integration = genesys.get_open_integration(args.integration_id)
     say(f"Open Messaging integration {args.integration_id} ({integration.name or 'unnamed'})")
+    if new_integration:
+        current = secrets.token_urlsafe(32)
+        secret.put_pair(args.integration, current, None)
+        say(f"added integration {args.integration} to the secret, with a new token")
 
     changed = []
     new_url = None
@@ -58,11 +66,53 @@ def open_messaging(args) -> str:
                 f"posts to {url} with the stack's secret")
     for line in changed:
         say(f"  {line}")
+    # Genesys's first delivery must find every instance holding this version
+    # of the secret: an unknown integration or a token an instance lacks is
+    # answered 404 or 401, and Genesys gives up on both at once.
+    hold, source = instance_hold_seconds(stack, args)
+    wait_until(secret.created + hold + 1,
+               f"every function instance to hold the secret ({hold:g}s, {source})")
     genesys.update_open_integration(args.integration_id, new_url, new_token)
     if new_token is not None:
         secret.record_token(args.integration_id, new_token, math.ceil(time.time()))
     fields = [c.split(":", 1)[0] for c in changed]
     return f"open-messaging: updated {', '.join(fields)} of integration {args.integration_id}"
+
+
+def instance_hold_seconds(stack: Stack, args) -> tuple[float, str]:
+    """How long after a secret is stored every warm instance holds it: the
+    refresh interval, or the recheck interval where shorter (an instance reads
+    the secret again on a delivery it cannot place, at most once per recheck
+    interval). Without the function's own settings, only the refresh
+    interval is sure."""
+    env = stack.function_environment()
+    if args.refresh_seconds is not None:
+        refresh, source = args.refresh_seconds, "--refresh-seconds"
+    elif env is not None:
+        refresh, source = seconds(env.get("SECRET_REFRESH_SECONDS"), DEFAULT_REFRESH_SECONDS), \
+            "the function's SECRET_REFRESH_SECONDS"
+    else:
+        refresh, source = refresh_parameter(stack), "the stack's SecretRefreshSeconds"
+    if args.recheck_seconds is not None:
+        recheck, recheck_source = args.recheck_seconds, "--recheck-seconds"
+    elif env is not None:
+        recheck, recheck_source = seconds(env.get("SECRET_RECHECK_SECONDS"),
+                                          DEFAULT_RECHECK_SECONDS), \
+            "the function's SECRET_RECHECK_SECONDS"
+    else:
+        return refresh, source
+    if recheck < refresh:
+        return recheck, recheck_source
+    return refresh, source
+
+
+def seconds(raw, default: float) -> float:
+    raw = "" if raw is None else str(raw).strip()
+    return float(raw) if raw.isdigit() else default
+
+
+def refresh_parameter(stack: Stack) -> float:
+    return seconds(stack.parameters.get("SecretRefreshSeconds"), DEFAULT_REFRESH_SECONDS)
 
 
 # eventbridge ---------------------------------------------------------------
@@ -171,8 +221,7 @@ def rotate(args) -> str:
         check_name("--integration", args.integration)
     refresh = args.refresh_seconds
     if refresh is None:
-        raw = stack.parameters.get("SecretRefreshSeconds", "")
-        refresh = float(raw) if raw.strip().isdigit() else DEFAULT_REFRESH_SECONDS
+        refresh = refresh_parameter(stack)
     retry = args.retry_window_seconds
     secret = Secret(stack.secret_arn())
     current, previous = secret.pair(args.integration)

@@ -41,8 +41,23 @@ TEMPLATE = {
         # Test-only: what the real template computes from its HTTP API and Function URL.
         "TestWebhookUrl": {"Type": "String", "Default": ""},
         "TestFunctionUrl": {"Type": "String", "Default": ""},
+        # Test-only: the real template leaves SECRET_RECHECK_SECONDS at the function's default.
+        "TestRecheckSeconds": {"Type": "String", "Default": "30"},
     },
-    "Resources": {"FailedDeliveriesQueue": {"Type": "AWS::SQS::Queue"}},
+    "Resources": {
+        "FailedDeliveriesQueue": {"Type": "AWS::SQS::Queue"},
+        "WebhookFunctionRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole"}]}}},
+        # The function's configuration, which the tool reads; its code never runs here.
+        "WebhookFunction": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "provided.al2023", "Handler": "bootstrap", "Code": {"ZipFile": "unused"},
+            "Role": {"Fn::GetAtt": ["WebhookFunctionRole", "Arn"]},
+            "Environment": {"Variables": {
+                "SECRET_REFRESH_SECONDS": {"Ref": "SecretRefreshSeconds"},
+                "SECRET_RECHECK_SECONDS": {"Ref": "TestRecheckSeconds"}}}}},
+    },
     "Outputs": {
         "WebhookUrl": {"Value": {"Ref": "TestWebhookUrl"}},
         "FunctionUrlEndpoint": {"Value": {"Ref": "TestFunctionUrl"}},
@@ -114,17 +129,24 @@ class Deployment:
     """One stack and its secret in moto."""
 
     def __init__(self, aws, secret_string, webhook_url="https://abc123.execute-api.us-east-1.amazonaws.com/webhooks/genesys",
-                 function_url="", refresh="300"):
+                 function_url="", refresh="300", recheck="1", function=True):
         self.aws = aws
         self.name = "gw-" + uuid.uuid4().hex[:8]
-        self.secret_arn = aws.sm.create_secret(Name=self.name, SecretString=secret_string)["ARN"]
+        created = aws.sm.create_secret(Name=self.name, SecretString=secret_string)
+        self.secret_arn = created["ARN"]
+        self.versions_seen = {created["VersionId"]}
         # Every parameter is passed at creation: moto resolves UsePreviousValue
         # only for parameters given explicitly.
         params = {"ExistingSecretArn": self.secret_arn, "SignatureScheme": "open-messaging",
                   "PartnerEventBusName": "", "AllowedSourceCidrs": "",
                   "SecretRefreshSeconds": refresh, "LogLevel": "INFO",
-                  "TestWebhookUrl": webhook_url, "TestFunctionUrl": function_url}
-        aws.cfn.create_stack(StackName=self.name, TemplateBody=json.dumps(TEMPLATE),
+                  "TestWebhookUrl": webhook_url, "TestFunctionUrl": function_url,
+                  "TestRecheckSeconds": recheck}
+        template = json.loads(json.dumps(TEMPLATE))
+        if not function:
+            for name in ("WebhookFunction", "WebhookFunctionRole"):
+                del template["Resources"][name]
+        aws.cfn.create_stack(StackName=self.name, TemplateBody=json.dumps(template),
                              Parameters=[{"ParameterKey": k, "ParameterValue": v}
                                          for k, v in params.items()])
 
@@ -142,14 +164,61 @@ class Deployment:
     def secret_versions(self):
         return len(self.aws.sm.list_secret_version_ids(SecretId=self.secret_arn)["Versions"])
 
+    def secrets_written(self):
+        """The SecretStrings stored since the last call (by the tool: a test
+        writes only the first)."""
+        ids = [v["VersionId"] for v in
+               self.aws.sm.list_secret_version_ids(SecretId=self.secret_arn)["Versions"]]
+        new = [i for i in ids if i not in self.versions_seen]
+        self.versions_seen.update(new)
+        return [self.aws.sm.get_secret_value(SecretId=self.secret_arn, VersionId=i)["SecretString"]
+                for i in new]
+
     def tags(self):
         desc = self.aws.sm.describe_secret(SecretId=self.secret_arn)
         return {t["Key"]: t["Value"] for t in desc.get("Tags", [])}
 
 
 @pytest.fixture
-def deploy(aws):
-    return lambda *a, **kw: Deployment(aws, *a, **kw)
+def deployments():
+    return []
+
+
+@pytest.fixture
+def deploy(aws, deployments):
+    def make(*a, **kw):
+        deployments.append(Deployment(aws, *a, **kw))
+        return deployments[-1]
+    return make
+
+
+SCHEMA = json.loads((TOOL_DIR.parent.parent / "docs" / "secret.schema.json").read_text())
+WRITTEN = TOOL_DIR / "tests" / "fixtures" / "written-secrets.json"
+
+
+def secret_shape(text):
+    """A SecretString with every secret replaced by a placeholder and the
+    integrations' names dropped: the form the function has to read."""
+    def canon(v):
+        if isinstance(v, dict):
+            if set(v) == {"integrations"}:
+                return ("integrations", frozenset(canon(e) for e in v["integrations"].values()))
+            return tuple(sorted((k, canon(e)) for k, e in v.items()))
+        return "secret" if isinstance(v, str) else repr(v)
+    return canon(json.loads(text)) if text.lstrip().startswith("{") else "secret"
+
+
+def check_written(secret_string):
+    """What the tool stored follows docs/secret.schema.json, and its form is
+    one of the fixtures the function's tests read (tests/secrets.rs)."""
+    import jsonschema
+    text = secret_string
+    instance = json.loads(text) if text.lstrip().startswith("{") else text
+    assert jsonschema.Draft202012Validator(SCHEMA).is_valid(instance), \
+        f"the tool stored a secret of shape {secret_shape(text)} outside the schema"
+    shapes = {secret_shape(f["secret"]) for f in json.loads(WRITTEN.read_text())}
+    assert secret_shape(text) in shapes, \
+        f"the tool stored a secret of shape {secret_shape(text)}: add one of that form to {WRITTEN.name}"
 
 
 def tool_env(standin, client_secret=CLIENT_SECRET, home=None):
@@ -173,8 +242,9 @@ class Result:
 
 
 @pytest.fixture
-def tool(standin, moto_endpoint, tmp_path):
-    """Runs the tool; every run is checked for the client secret in its output."""
+def tool(standin, moto_endpoint, tmp_path, deployments):
+    """Runs the tool; every run is checked for the client secret in its output,
+    and every secret it stored for being one the function reads."""
 
     def start(*args, client_secret=CLIENT_SECRET):
         return subprocess.Popen([sys.executable, "-m", "connect_genesys", *args],
@@ -185,6 +255,9 @@ def tool(standin, moto_endpoint, tmp_path):
         out, err = proc.communicate(timeout=timeout)
         result = Result(proc.returncode, out, err)
         result.assert_no_secret(CLIENT_SECRET)
+        for d in deployments:
+            for written in d.secrets_written():
+                check_written(written)
         return result
 
     def run(*args, client_secret=CLIENT_SECRET, timeout=120):

@@ -241,7 +241,7 @@ class GenesysStandIn:
             return self._not_found(f"open integration {id}")
         with self.lock:
             token = body.get("outboundNotificationWebhookSignatureSecretToken")
-            self.patches.append({"id": id, "fields": sorted(body),
+            self.patches.append({"id": id, "fields": sorted(body), "at": time.time(),
                                  "token_sha256": hashlib.sha256(token.encode()).hexdigest()
                                  if token is not None else None})
             if "outboundNotificationWebhookUrl" in body:

@@ -5,6 +5,7 @@ import hashlib
 import inspect
 import json
 import re
+import sys
 import threading
 import time
 
@@ -58,6 +59,24 @@ def test_standin_refuses_fields_the_sdk_model_lacks(standin):
     assert model_violations({"integrationType": {"id": "x", "bogus": 1}}, "CreateIntegrationRequest") != []
 
 
+# the secret's forms ---------------------------------------------------------
+
+def test_the_tool_checks_secrets_against_the_schema_as_its_examples_document():
+    """docs/secret.examples.json is what tests/secrets.rs parses with the
+    function's own reader; the tool's check must give the same verdicts."""
+    from conftest import TOOL_DIR, WRITTEN
+    sys.path.insert(0, str(TOOL_DIR))
+    from connect_genesys.aws import secret_problem
+    examples = json.loads((TOOL_DIR.parent.parent / "docs" / "secret.examples.json").read_text())
+    for example in examples + json.loads(WRITTEN.read_text()):
+        problem = secret_problem(example["secret"])
+        assert (problem is None) == ("invalid" not in example), example["secret"]
+        if problem is not None:
+            for value in re.findall(r'"([^"]{6,})"', example["secret"]):
+                if value not in ("current", "previous", "integrations"):
+                    assert value not in problem, "a secret reached the message"
+
+
 # open-messaging ------------------------------------------------------------
 
 def test_open_messaging_sets_url_and_token_then_is_a_no_op(tool, deploy, standin):
@@ -109,10 +128,61 @@ def test_open_messaging_with_several_integrations(tool, deploy, standin):
     without = tool("open-messaging", "--stack", d.name, "--integration-id", iid)
     assert without.code == 1
     assert without.err.count("\n") == 1 and "--integration" in without.err
-    unknown = tool("open-messaging", "--stack", d.name, "--integration-id", iid, "--integration", "nope")
-    assert unknown.code == 1 and "no integration nope" in unknown.err
     assert json.loads(d.secret()) == doc
     assert len([p for p in standin.patches if p["id"] == iid]) == 1
+
+
+def version_created(d):
+    return d.aws.sm.get_secret_value(SecretId=d.secret_arn)["CreatedDate"].timestamp()
+
+
+def test_open_messaging_adds_a_new_integration_and_points_genesys_only_once_instances_hold_it(
+        tool, deploy, standin):
+    doc = {"integrations": {"sales": "sales-secret-1234567890"}}
+    # The function re-reads the secret for an unknown integration at most every 3 s.
+    d = deploy(json.dumps(doc), recheck="3")
+    iid = standin.add_open_integration("New")
+
+    r = tool("open-messaging", "--stack", d.name, "--integration-id", iid, "--integration", "support")
+    assert r.code == 0, r.err
+    after = json.loads(d.secret())
+    assert after["integrations"]["sales"] == "sales-secret-1234567890"
+    token = after["integrations"]["support"]["current"]
+    assert set(after["integrations"]["support"]) == {"current"} and len(token) >= 40
+    assert standin.open_integrations[iid] == {"name": "New", "url": URL + "/support", "token": token}
+    # Genesys was changed only once the version holding `support` was as old
+    # as the function's recheck interval.
+    mine = [p for p in standin.patches if p["id"] == iid]
+    assert len(mine) == 1 and mine[0]["at"] >= version_created(d) + 3
+    assert "added integration support" in r.err
+    assert "waiting" in r.err and "SECRET_RECHECK_SECONDS" in r.err
+    r.assert_no_secret(token, "sales-secret-1234567890")
+
+    again = tool("open-messaging", "--stack", d.name, "--integration-id", iid, "--integration", "support")
+    assert again.code == 0 and "nothing to change" in again.out
+    assert json.loads(d.secret()) == after
+
+
+def test_open_messaging_waits_the_refresh_interval_when_the_function_cannot_be_read(
+        tool, deploy, standin):
+    # Longer than the tool takes to start, so the secret is still young when it looks.
+    d = deploy("s3cret-value-abcdefgh", refresh="15", function=False)
+    iid = standin.add_open_integration("No function")
+    r = tool("open-messaging", "--stack", d.name, "--integration-id", iid)
+    assert r.code == 0, r.err
+    assert "waiting" in r.err and "the stack's SecretRefreshSeconds" in r.err
+    assert standin.patches[-1]["id"] == iid
+    assert standin.patches[-1]["at"] >= version_created(d) + 15
+
+
+def test_open_messaging_refuses_a_secret_the_function_cannot_read(tool, deploy, standin):
+    d = deploy(json.dumps({"integrations": {"sales": "sales-secret-1234567890", "support": ""}}))
+    iid = standin.add_open_integration("Unreadable")
+    r = tool("open-messaging", "--stack", d.name, "--integration-id", iid, "--integration", "sales")
+    assert r.code == 1 and "docs/secret.schema.json" in r.err
+    assert "integrations.support" in r.err and r.err.count("\n") == 1
+    r.assert_no_secret("sales-secret-1234567890")
+    assert standin.open_integrations[iid]["token"] is None
 
 
 
