@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::dedup::{DynamoStore, Record, Recorded, Store};
 use genesys_webhook::outbox;
+use genesys_webhook::relay::publish::PERMANENT_CODES;
 use serde_json::{Value, json};
 use support::bus::{self, BusProxy, SECRET_KEY, SOURCE, StreamReader};
 use support::runtime_api::{Answer, RuntimeApi, output};
@@ -661,16 +662,11 @@ async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
 }
 
 /// The codes AWS documents as permanent, and one it does not document.
-const PERMANENT: [&str; 8] = [
-    "InvalidArgument",
-    "MalformedDetail",
-    "AccessDeniedException",
-    "InvalidAccountIdException",
-    "RedactionFailure",
-    "NotAuthorizedForSourceException",
-    "NotAuthorizedForDetailTypeException",
-    "CodeNotYetDocumented",
-];
+fn permanent() -> Vec<&'static str> {
+    let mut codes = PERMANENT_CODES.to_vec();
+    codes.push("CodeNotYetDocumented");
+    codes
+}
 
 /// The records a stream mapping hands the relay again after `answer`: from
 /// the lowest sequence number reported, on.
@@ -687,8 +683,9 @@ fn retried(records: &[Value], answer: &Answer) -> Vec<Value> {
 async fn each_permanent_code_is_parked_once_throttling_is_retried_and_neighbours_publish_once() {
     let parts = Parts::start(WEEK).await;
     let failed_queue = bus::create_queue(&parts.db.endpoint, "failed").await;
+    let permanent = permanent();
     let mut ids = Vec::new();
-    for (i, _) in PERMANENT.iter().enumerate() {
+    for (i, _) in permanent.iter().enumerate() {
         ids.push(format!("n-{i}"));
         ids.push(format!("perm-{i}"));
     }
@@ -700,7 +697,7 @@ async fn each_permanent_code_is_parked_once_throttling_is_retried_and_neighbours
     }
     let records = StreamReader::open(&parts.db, TABLE).await.next().await;
     let proxy = BusProxy::start(&parts.db.endpoint, &[]).await;
-    for (i, code) in PERMANENT.iter().enumerate() {
+    for (i, code) in permanent.iter().enumerate() {
         proxy.refuse(
             &format!("perm-{i}"),
             code,
@@ -719,9 +716,9 @@ async fn each_permanent_code_is_parked_once_throttling_is_retried_and_neighbours
         .map(bus::sequence_number)
         .collect();
     assert_eq!(failures(&first[0]), throttled_seq);
-    assert_eq!(metrics(&logs)[0]["RelayParked"], PERMANENT.len());
+    assert_eq!(metrics(&logs)[0]["RelayParked"], permanent.len());
     assert_eq!(metrics(&logs)[0]["RelayFailed"], 1);
-    assert_eq!(metrics(&logs)[0]["Relayed"], PERMANENT.len());
+    assert_eq!(metrics(&logs)[0]["Relayed"], permanent.len());
 
     proxy.accept("throttled");
     let again = retried(&records, &first[0]);
@@ -732,7 +729,7 @@ async fn each_permanent_code_is_parked_once_throttling_is_retried_and_neighbours
     assert_eq!(failures(&second[0]), Vec::<String>::new());
 
     let arrived = parts.arrived().await;
-    for (i, _) in PERMANENT.iter().enumerate() {
+    for (i, _) in permanent.iter().enumerate() {
         assert_eq!(arrived[&format!("n-{i}")].len(), 1, "n-{i}");
         assert!(!arrived.contains_key(&format!("perm-{i}")));
         assert_eq!(proxy.sent(&format!("perm-{i}")), 1, "perm-{i} was retried");
@@ -749,8 +746,8 @@ async fn each_permanent_code_is_parked_once_throttling_is_retried_and_neighbours
             (v["deliveryId"].as_str().unwrap().to_owned(), v)
         })
         .collect();
-    assert_eq!(parked.len(), PERMANENT.len());
-    for (i, code) in PERMANENT.iter().enumerate() {
+    assert_eq!(parked.len(), permanent.len());
+    for (i, code) in permanent.iter().enumerate() {
         let m = &parked[&format!("perm-{i}")];
         assert_eq!(m["reason"], "refused");
         assert_eq!(m["errorCode"], *code);
@@ -764,7 +761,7 @@ async fn each_permanent_code_is_parked_once_throttling_is_retried_and_neighbours
         assert!(!m.to_string().contains(SECRET_KEY));
     }
     let logged_parked = logged(&logs, "parked on the failure queue");
-    assert_eq!(logged_parked.len(), PERMANENT.len());
+    assert_eq!(logged_parked.len(), permanent.len());
     assert!(logged_parked.iter().all(|l| l["code"].is_string()));
 }
 

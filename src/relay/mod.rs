@@ -522,38 +522,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_that_cannot_be_parked_is_reported() {
-        let bus = FakeBus {
-            refuse: vec![("b", "InvalidArgument")],
-            ..FakeBus::default()
-        };
-        let queue = FakeQueue {
+        let down = FakeQueue {
             down: true,
             ..FakeQueue::default()
         };
-        let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, Some(queue));
-        let answer = relay
-            .handle(event(vec![
-                record("INSERT", "1", "a", "{}"),
-                record("INSERT", "2", "b", "{}"),
-            ]))
-            .await
-            .unwrap();
-        assert_eq!(reported(&answer), ["2"]);
-        let relay = Relay::new(
-            &config(MAX_REQUEST_BYTES),
-            FakeBus {
+        for queue in [Some(down), None] {
+            let bus = FakeBus {
                 refuse: vec![("b", "InvalidArgument")],
                 ..FakeBus::default()
-            },
-            None::<FakeQueue>,
-        );
-        let answer = relay
-            .handle(event(vec![
-                record("INSERT", "1", "a", "{}"),
-                record("INSERT", "2", "b", "{}"),
-            ]))
-            .await
-            .unwrap();
-        assert_eq!(reported(&answer), ["2"]);
+            };
+            let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, queue);
+            let answer = relay
+                .handle(event(vec![
+                    record("INSERT", "1", "a", "{}"),
+                    record("INSERT", "2", "b", "{}"),
+                ]))
+                .await
+                .unwrap();
+            assert_eq!(reported(&answer), ["2"]);
+        }
     }
 }

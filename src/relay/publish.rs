@@ -108,12 +108,21 @@ pub struct Refusal {
 pub const TOO_LARGE: &str = "TooLarge";
 
 /// The per-entry codes AWS documents as retryable. Every other code,
-/// documented as permanent (`InvalidArgument`, `MalformedDetail`,
-/// `AccessDeniedException`, `InvalidAccountIdException`, `RedactionFailure`,
-/// `NotAuthorizedForSourceException`, `NotAuthorizedForDetailTypeException`)
-/// or unknown, is a refusal: the entry is parked whole, with its code and
-/// message, where a person can redrive it, instead of holding its shard.
+/// documented as permanent ([`PERMANENT_CODES`]) or unknown, is a refusal:
+/// the entry is parked whole, with its code and message, where a person can
+/// redrive it, instead of holding its shard.
 pub const RETRYABLE_CODES: &[&str] = &["ThrottlingException", "InternalFailure"];
+
+/// The per-entry codes AWS documents as not retryable.
+pub const PERMANENT_CODES: &[&str] = &[
+    "InvalidArgument",
+    "MalformedDetail",
+    "AccessDeniedException",
+    "InvalidAccountIdException",
+    "RedactionFailure",
+    "NotAuthorizedForSourceException",
+    "NotAuthorizedForDetailTypeException",
+];
 
 impl Refusal {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
@@ -471,19 +480,9 @@ pub(crate) mod tests {
         for code in ["ThrottlingException", "InternalFailure"] {
             assert!(Refusal::new(code, "").retryable(), "{code}");
         }
-        for code in [
-            "InvalidArgument",
-            "MalformedDetail",
-            "AccessDeniedException",
-            "InvalidAccountIdException",
-            "RedactionFailure",
-            "NotAuthorizedForSourceException",
-            "NotAuthorizedForDetailTypeException",
-            "ValidationException",
-            TOO_LARGE,
-            "SomeCodeNotYetDocumented",
-        ] {
-            assert!(!Refusal::new(code, "").retryable(), "{code}");
+        let others = ["ValidationException", TOO_LARGE, "SomeCodeNotYetDocumented"];
+        for code in PERMANENT_CODES.iter().chain(&others) {
+            assert!(!Refusal::new(*code, "").retryable(), "{code}");
         }
     }
 

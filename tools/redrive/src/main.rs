@@ -6,12 +6,11 @@
 //! terminal, after an outage.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_sqs::error::DisplayErrorContext;
+use genesys_replay::Progress;
 use genesys_webhook::relay::entry::{Entry, fit_detail_type};
 use genesys_webhook::relay::park::ParkedMessage;
 use genesys_webhook::relay::publish::{
@@ -170,36 +169,6 @@ impl Counts {
     }
 }
 
-/// Progress on stderr: the counts redrawn on a terminal, a line every few
-/// seconds otherwise, and notes on lines of their own.
-struct Progress {
-    tty: bool,
-    last_line: Instant,
-}
-
-impl Progress {
-    fn counts(&mut self, counts: &Counts) {
-        if self.tty {
-            eprint!("\r\x1b[K{}", counts.line());
-            let _ = std::io::stderr().flush();
-        } else if self.last_line.elapsed() >= Duration::from_secs(5) {
-            eprintln!("{}", counts.line());
-            self.last_line = Instant::now();
-        }
-    }
-
-    fn note(&self, message: &str) {
-        self.clear();
-        eprintln!("{message}");
-    }
-
-    fn clear(&self) {
-        if self.tty {
-            eprint!("\r\x1b[K");
-        }
-    }
-}
-
 struct Redrive {
     sqs: aws_sdk_sqs::Client,
     failure_queue: String,
@@ -250,7 +219,7 @@ impl Redrive {
                 }
             }
             self.parked(parked).await;
-            self.progress.counts(&self.counts);
+            self.progress.show(&self.counts.line());
         }
     }
 
@@ -480,10 +449,7 @@ async fn main() -> ExitCode {
         delete_stream_records: args.delete_stream_records,
         dry_run: args.dry_run,
         counts: Counts::default(),
-        progress: Progress {
-            tty: std::io::stderr().is_terminal(),
-            last_line: Instant::now(),
-        },
+        progress: Progress::default(),
         left: Vec::new(),
     };
     if let Err(e) = redrive.run().await {

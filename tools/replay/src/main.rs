@@ -5,14 +5,13 @@
 //! twice is safe.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
+use genesys_replay::Progress;
 use genesys_webhook::outbox::{self, OutboxItem};
 use genesys_webhook::relay::entry::Entry;
 use genesys_webhook::relay::park::{Facts, park};
@@ -97,58 +96,21 @@ fn instant(text: &str, flag: &str, lower: bool) -> Result<String, String> {
 }
 
 /// Counts shown while running and at the end.
-struct Progress {
-    tty: bool,
+#[derive(Default)]
+struct Counts {
     found: usize,
     published: usize,
     parked: usize,
     not_found: usize,
     failed: usize,
-    last_line: Instant,
 }
 
-impl Progress {
-    fn new() -> Self {
-        Self {
-            tty: std::io::stderr().is_terminal(),
-            found: 0,
-            published: 0,
-            parked: 0,
-            not_found: 0,
-            failed: 0,
-            last_line: Instant::now(),
-        }
-    }
-
-    fn counts(&self) -> String {
+impl Counts {
+    fn line(&self) -> String {
         format!(
             "found {}, published {}, parked {}, not found {}, failed {}",
             self.found, self.published, self.parked, self.not_found, self.failed
         )
-    }
-
-    /// A counter redrawn in place on a terminal; a line every few seconds
-    /// otherwise.
-    fn show(&mut self) {
-        if self.tty {
-            eprint!("\r\x1b[K{}", self.counts());
-            let _ = std::io::stderr().flush();
-        } else if self.last_line.elapsed() >= Duration::from_secs(5) {
-            eprintln!("{}", self.counts());
-            self.last_line = Instant::now();
-        }
-    }
-
-    /// A message on its own line, clear of the counter.
-    fn note(&self, message: &str) {
-        self.clear();
-        eprintln!("{message}");
-    }
-
-    fn clear(&self) {
-        if self.tty {
-            eprint!("\r\x1b[K");
-        }
     }
 }
 
@@ -157,6 +119,7 @@ struct Replay {
     failure_queue: Option<SqsQueue>,
     source: String,
     dry_run: bool,
+    counts: Counts,
     progress: Progress,
 }
 
@@ -170,11 +133,11 @@ impl Replay {
                 .and_then(|v| v.as_s().ok())
                 .cloned()
                 .unwrap_or_default();
-            self.progress.found += 1;
+            self.counts.found += 1;
             match OutboxItem::from_sdk(raw) {
                 Ok(item) => read.push((Entry::of(&item, &self.source), Facts::of(&item))),
                 Err(e) => {
-                    self.progress.failed += 1;
+                    self.counts.failed += 1;
                     self.progress.note(&format!("failed: {id}: {e}"));
                 }
             }
@@ -193,9 +156,9 @@ impl Replay {
             let results = publish(&self.bus, &entries, MAX_REQUEST_BYTES).await;
             for ((e, facts), result) in entries.iter().zip(&facts).zip(results) {
                 match result {
-                    Published::Accepted => self.progress.published += 1,
+                    Published::Accepted => self.counts.published += 1,
                     Published::Retry(reason) => {
-                        self.progress.failed += 1;
+                        self.counts.failed += 1;
                         self.progress
                             .note(&format!("failed: {}: {reason}", e.delivery_id));
                     }
@@ -209,12 +172,12 @@ impl Replay {
                         };
                         match parked {
                             Ok(_) => {
-                                self.progress.parked += 1;
+                                self.counts.parked += 1;
                                 self.progress
                                     .note(&format!("parked: {}: {why}", e.delivery_id));
                             }
                             Err(reason) => {
-                                self.progress.failed += 1;
+                                self.counts.failed += 1;
                                 self.progress
                                     .note(&format!("failed: {}: {reason}", e.delivery_id));
                             }
@@ -223,7 +186,7 @@ impl Replay {
                 }
             }
         }
-        self.progress.show();
+        self.progress.show(&self.counts.line());
     }
 }
 
@@ -246,17 +209,18 @@ async fn main() -> ExitCode {
             .map(|url| SqsQueue::new(&sdk, Timeouts::default(), url)),
         source: args.source.clone(),
         dry_run: args.dry_run,
-        progress: Progress::new(),
+        counts: Counts::default(),
+        progress: Progress::default(),
     };
     if let Err(e) = run(&args, &table, &mut replay).await {
         replay.progress.note(&format!("stopped: {e}"));
-        replay.progress.failed += 1;
+        replay.counts.failed += 1;
     }
-    let p = &replay.progress;
-    p.clear();
+    replay.progress.clear();
+    let c = &replay.counts;
     let dry = if args.dry_run { " (dry run)" } else { "" };
-    println!("{}{dry}", p.counts());
-    if p.failed == 0 && p.not_found == 0 {
+    println!("{}{dry}", c.line());
+    if c.failed == 0 && c.not_found == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -283,7 +247,7 @@ async fn run(
                 match got.item {
                     Some(item) => items.push(item),
                     None => {
-                        replay.progress.not_found += 1;
+                        replay.counts.not_found += 1;
                         replay.progress.note(&format!("not found: {id}"));
                     }
                 }
