@@ -965,20 +965,27 @@ async fn redrive_puts_back_what_can_succeed_and_deletes_only_after_success() {
             BUS.into(),
         ]
     };
-    let redrive = |args: Vec<String>| {
+    // Runs redrive, checks its exit code and closing line, returns stderr.
+    let redrive = |args: Vec<String>, want_code: i32, summary: &'static str| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(bus::redrive(&moto, &proxy.endpoint, &args))
+        let running = run(bus::redrive(&moto, &proxy.endpoint, &args));
+        async move {
+            let (code, stdout, stderr) = running.await;
+            assert_eq!(code, Some(want_code), "{stderr}");
+            assert!(stdout.ends_with(&format!("{summary}\n")), "{stdout}");
+            stderr
+        }
     };
 
     // A dry run changes nothing.
     let mut dry = flags(&partner_queue);
     dry.push("--dry-run".into());
-    let (code, stdout, stderr) = redrive(dry).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stdout.ends_with("received 6, to the bus 2, to the partner queue 2, still refused 0, stream records 1, unknown 1, failed 0 (dry run)\n"),
-        "{stdout}"
-    );
+    let stderr = redrive(
+        dry,
+        0,
+        "received 6, to the bus 2, to the partner queue 2, still refused 0, stream records 1, unknown 1, failed 0 (dry run)",
+    )
+    .await;
     assert!(
         stderr.contains("--from 2026-11-24T12:00:04Z --to 2026-11-24T12:03:10Z"),
         "{stderr}"
@@ -990,12 +997,12 @@ async fn redrive_puts_back_what_can_succeed_and_deletes_only_after_success() {
     // The partner queue out of reach and the bus still refusing: nothing is
     // deleted.
     let missing = partner_queue.replace("/partner", "/missing");
-    let (code, stdout, stderr) = redrive(flags(&missing)).await;
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stdout.ends_with("received 6, to the bus 0, to the partner queue 0, still refused 2, stream records 1, unknown 1, failed 2\n"),
-        "{stdout}"
-    );
+    let stderr = redrive(
+        flags(&missing),
+        1,
+        "received 6, to the bus 0, to the partner queue 0, still refused 2, stream records 1, unknown 1, failed 2",
+    )
+    .await;
     assert!(
         stderr.contains("still refused: InvalidArgument: fixed later"),
         "{stderr}"
@@ -1013,12 +1020,12 @@ async fn redrive_puts_back_what_can_succeed_and_deletes_only_after_success() {
             ("OutboxBusName", BUS),
         ],
     );
-    let (code, stdout, stderr) = redrive(vec!["--stack".into(), "webhook".into()]).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stdout.ends_with("received 6, to the bus 1, to the partner queue 2, still refused 1, stream records 1, unknown 1, failed 0\n"),
-        "{stdout}"
-    );
+    redrive(
+        vec!["--stack".into(), "webhook".into()],
+        0,
+        "received 6, to the bus 1, to the partner queue 2, still refused 1, stream records 1, unknown 1, failed 0",
+    )
+    .await;
     let arrived = parts.arrived().await;
     assert_eq!(arrived.keys().collect::<Vec<_>>(), ["park-me"]);
     assert_eq!(arrived["park-me"].len(), 1);
@@ -1040,12 +1047,12 @@ async fn redrive_puts_back_what_can_succeed_and_deletes_only_after_success() {
     // Run again: nothing is put back twice; the stream record goes on request.
     let mut again = flags(&partner_queue);
     again.push("--delete-stream-records".into());
-    let (code, stdout, stderr) = redrive(again).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stdout.ends_with("received 3, to the bus 0, to the partner queue 0, still refused 1, stream records 1, unknown 1, failed 0\n"),
-        "{stdout}"
-    );
+    redrive(
+        again,
+        0,
+        "received 3, to the bus 0, to the partner queue 0, still refused 1, stream records 1, unknown 1, failed 0",
+    )
+    .await;
     assert!(parts.arrived().await.is_empty());
     assert!(bus::drain(&moto, &partner_queue).await.is_empty());
     let left = bus::drain(&moto, &failed_queue).await;
