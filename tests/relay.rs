@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::dedup::{DynamoStore, Record, Recorded, Store};
 use genesys_webhook::outbox;
+use genesys_webhook::relay::publish::PERMANENT_CODES;
 use serde_json::{Value, json};
 use support::bus::{self, BusProxy, SECRET_KEY, SOURCE, StreamReader};
 use support::runtime_api::{Answer, RuntimeApi, output};
@@ -199,6 +200,36 @@ fn assert_clean(logs: &str) {
             "a body reached the log ({fragment}):\n{logs}"
         );
     }
+}
+
+/// A tool's exit code, stdout and stderr, each clean once the message ids
+/// it names (random hex, which may spell a body fragment) are left out.
+async fn run(mut tool: tokio::process::Command) -> (Option<i32>, String, String) {
+    let out = tool.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_clean(&without_uuids(&stdout));
+    assert_clean(&without_uuids(&stderr));
+    (out.status.code(), stdout, stderr)
+}
+
+fn without_uuids(text: &str) -> String {
+    let is_uuid = |w: &str| {
+        w.len() == 36
+            && w.char_indices().all(|(i, c)| {
+                if [8, 13, 18, 23].contains(&i) {
+                    c == '-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            })
+    };
+    text.split_inclusive(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .map(|w| {
+            let token = w.trim_end_matches(|c: char| !(c.is_ascii_hexdigit() || c == '-'));
+            if is_uuid(token) { &w[token.len()..] } else { w }
+        })
+        .collect()
 }
 
 fn json_lines(logs: &str) -> Vec<Value> {
@@ -546,15 +577,7 @@ async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
         let eventbridge = proxy.endpoint.clone();
         async move {
             let args: Vec<&str> = all.iter().map(String::as_str).collect();
-            let out = bus::replay(&endpoint, &eventbridge, &args)
-                .output()
-                .await
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            assert_clean(&stdout);
-            assert_clean(&stderr);
-            (out.status.code(), stdout, stderr)
+            run(bus::replay(&endpoint, &eventbridge, &args)).await
         }
     };
     let ids = |arrived: BTreeMap<String, Vec<Value>>| {
@@ -573,7 +596,7 @@ async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
     .await;
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
-        stdout.ends_with("found 2, published 2, failed 0\n"),
+        stdout.ends_with("found 2, published 2, parked 0, not found 0, failed 0\n"),
         "{stdout}"
     );
     assert_eq!(ids(parts.arrived().await), ["door-alb-text", "r-1"]);
@@ -589,7 +612,7 @@ async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
     let (code, stdout, _) = replay(window(t - 3_600, t - 1_800)).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
-        stdout.ends_with("found 2, published 2, failed 0\n"),
+        stdout.ends_with("found 2, published 2, parked 0, not found 0, failed 0\n"),
         "{stdout}"
     );
     assert_eq!(
@@ -602,7 +625,7 @@ async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
     let (code, stdout, _) = replay(dry).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
-        stdout.ends_with("found 3, published 0, failed 0 (dry run)\n"),
+        stdout.ends_with("found 3, published 0, parked 0, not found 0, failed 0 (dry run)\n"),
         "{stdout}"
     );
     assert!(
@@ -615,7 +638,7 @@ async fn replay_publishes_exactly_the_items_asked_for_as_the_relay_does() {
     let (code, stdout, stderr) = replay(vec!["--id".into(), "nowhere".into()]).await;
     assert_eq!(code, Some(1));
     assert!(
-        stdout.ends_with("found 0, published 0, failed 1\n"),
+        stdout.ends_with("found 0, published 0, parked 0, not found 1, failed 0\n"),
         "{stdout}"
     );
     assert!(stderr.contains("not found: nowhere"), "{stderr}");
@@ -703,11 +726,411 @@ async fn one_id_under_two_integrations_is_published_bare_by_the_relay_and_replay
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.ends_with("found 1, published 1, failed 0\n"),
+        stdout.ends_with("found 1, published 1, parked 0, not found 0, failed 0\n"),
         "{stdout}"
     );
     assert_eq!(
         published(parts.arrived().await),
         BTreeSet::from([("d-shared".to_owned(), r#""support""#.to_owned())])
     );
+}
+
+/// The codes AWS documents as permanent, and one it does not document.
+fn permanent() -> Vec<&'static str> {
+    let mut codes = PERMANENT_CODES.to_vec();
+    codes.push("CodeNotYetDocumented");
+    codes
+}
+
+/// The records a stream mapping hands the relay again after `answer`: from
+/// the lowest sequence number reported, on.
+fn retried(records: &[Value], answer: &Answer) -> Vec<Value> {
+    let reported = failures(answer);
+    records
+        .iter()
+        .skip_while(|r| !reported.contains(&bus::sequence_number(r)))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn each_permanent_code_is_parked_once_throttling_is_retried_and_neighbours_publish_once() {
+    let parts = Parts::start(WEEK).await;
+    let failed_queue = bus::create_queue(&parts.db.endpoint, "failed").await;
+    let permanent = permanent();
+    let mut ids = Vec::new();
+    for (i, _) in permanent.iter().enumerate() {
+        ids.push(format!("n-{i}"));
+        ids.push(format!("perm-{i}"));
+    }
+    ids.push("throttled".into());
+    for id in &ids {
+        parts
+            .record(&Delivery::plain(id, br#"{"ok":true}"#), now())
+            .await;
+    }
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    let proxy = BusProxy::start(&parts.db.endpoint, &[]).await;
+    for (i, code) in permanent.iter().enumerate() {
+        proxy.refuse(
+            &format!("perm-{i}"),
+            code,
+            &format!("{code}: why, in EventBridge's words"),
+        );
+    }
+    proxy.refuse("throttled", "ThrottlingException", "Rate exceeded");
+    let vars = [("FAILED_DELIVERIES_QUEUE_URL", failed_queue.as_str())];
+
+    let (first, logs) = parts
+        .relay(&proxy.endpoint, &vars, &[bus::stream_event(&records)])
+        .await;
+    let throttled_seq: Vec<String> = records
+        .iter()
+        .filter(|r| bus::delivery_id(r) == "throttled")
+        .map(bus::sequence_number)
+        .collect();
+    assert_eq!(failures(&first[0]), throttled_seq);
+    assert_eq!(metrics(&logs)[0]["RelayParked"], permanent.len());
+    assert_eq!(metrics(&logs)[0]["RelayFailed"], 1);
+    assert_eq!(metrics(&logs)[0]["Relayed"], permanent.len());
+
+    proxy.accept("throttled");
+    let again = retried(&records, &first[0]);
+    assert_eq!(again.len(), 1);
+    let (second, _) = parts
+        .relay(&proxy.endpoint, &vars, &[bus::stream_event(&again)])
+        .await;
+    assert_eq!(failures(&second[0]), Vec::<String>::new());
+
+    let arrived = parts.arrived().await;
+    for (i, _) in permanent.iter().enumerate() {
+        assert_eq!(arrived[&format!("n-{i}")].len(), 1, "n-{i}");
+        assert!(!arrived.contains_key(&format!("perm-{i}")));
+        assert_eq!(proxy.sent(&format!("perm-{i}")), 1, "perm-{i} was retried");
+        assert_eq!(proxy.sent(&format!("n-{i}")), 1, "n-{i} was sent again");
+    }
+    assert_eq!(arrived["throttled"].len(), 1);
+    assert_eq!(proxy.sent("throttled"), 2);
+
+    let parked: BTreeMap<String, Value> = bus::drain(&parts.db.endpoint, &failed_queue)
+        .await
+        .iter()
+        .map(|m| {
+            let v: Value = serde_json::from_str(m).unwrap();
+            (v["deliveryId"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    assert_eq!(parked.len(), permanent.len());
+    for (i, code) in permanent.iter().enumerate() {
+        let m = &parked[&format!("perm-{i}")];
+        assert_eq!(m["reason"], "refused");
+        assert_eq!(m["errorCode"], *code);
+        assert_eq!(
+            m["errorMessage"],
+            format!("{code}: why, in EventBridge's words")
+        );
+        assert_eq!(m["entry"]["deliveryId"], format!("perm-{i}"));
+        assert_eq!(m["entry"]["source"], SOURCE);
+        assert_eq!(m["entry"]["detail"]["body"], json!({"ok": true}));
+        assert!(!m.to_string().contains(SECRET_KEY));
+    }
+    let logged_parked = logged(&logs, "parked on the failure queue");
+    assert_eq!(logged_parked.len(), permanent.len());
+    assert!(logged_parked.iter().all(|l| l["code"].is_string()));
+}
+
+#[tokio::test]
+async fn a_200_character_topic_is_published_with_a_detail_type_that_fits() {
+    let parts = Parts::start(WEEK).await;
+    let uuid = "8f2b0c4e-1d3a-4b5c-9e6f-0a1b2c3d4e5f";
+    let mut topic = format!("v2.detail.events.conversation.{uuid}.participant.{uuid}.wrapup.");
+    topic.push_str(&"x".repeat(200 - topic.len()));
+    assert_eq!(topic.chars().count(), 200);
+    let topic: &'static str = topic.leak();
+    let long = Delivery {
+        topic: Some(topic),
+        ..Delivery::plain("long-topic", br#"{"n":1}"#)
+    };
+    parts.record(&long, now()).await;
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    let proxy = BusProxy::start(&parts.db.endpoint, &[]).await;
+
+    let (answers, _) = parts
+        .relay(&proxy.endpoint, &[], &[bus::stream_event(&records)])
+        .await;
+
+    assert_eq!(failures(&answers[0]), Vec::<String>::new());
+    let arrived = parts.arrived().await;
+    let event = &arrived["long-topic"][0];
+    let detail_type = event["detail-type"].as_str().unwrap();
+    assert!(detail_type.chars().count() <= 128, "{detail_type}");
+    assert!(
+        detail_type.starts_with("v2.detail.events.conversation.{id}.participant.{id}.wrapup.x"),
+        "{detail_type}"
+    );
+    assert_eq!(event["detail"]["topic"], topic);
+}
+
+#[tokio::test]
+async fn replay_tells_published_parked_and_not_found_apart() {
+    let parts = Parts::start(WEEK).await;
+    let failed_queue = bus::create_queue(&parts.db.endpoint, "failed").await;
+    for id in ["ok", "bad"] {
+        parts
+            .record(&Delivery::plain(id, br#"{"r":1}"#), now())
+            .await;
+    }
+    let proxy = BusProxy::start(&parts.db.endpoint, &[]).await;
+    proxy.refuse("bad", "MalformedDetail", "Detail is malformed.");
+    let replay = |args: &[&str]| {
+        let mut all = vec!["--table", TABLE, "--bus", BUS];
+        all.extend_from_slice(args);
+        run(bus::replay(&parts.db.endpoint, &proxy.endpoint, &all))
+    };
+
+    let (code, stdout, stderr) = replay(&["--id", "ok", "--id", "bad", "--id", "nowhere"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stdout.ends_with("found 2, published 1, parked 0, not found 1, failed 1\n"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("failed: bad: MalformedDetail: Detail is malformed.; no --failure-queue"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = replay(&[
+        "--failure-queue",
+        &failed_queue,
+        "--id",
+        "ok",
+        "--id",
+        "bad",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.ends_with("found 2, published 1, parked 1, not found 0, failed 0\n"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("parked: bad: MalformedDetail"), "{stderr}");
+    let parked = bus::drain(&parts.db.endpoint, &failed_queue).await;
+    assert_eq!(parked.len(), 1);
+    let m: Value = serde_json::from_str(&parked[0]).unwrap();
+    assert_eq!(m["deliveryId"], "bad");
+    assert_eq!(m["errorCode"], "MalformedDetail");
+    assert_eq!(m["errorMessage"], "Detail is malformed.");
+    assert_eq!(m["entry"]["detail"]["body"], json!({"r": 1}));
+    assert_eq!(parts.arrived().await["ok"].len(), 2);
+
+    let (code, stdout, _) = replay(&["--failure-queue", &failed_queue, "--id", "nowhere"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.ends_with("found 0, published 0, parked 0, not found 1, failed 0\n"),
+        "{stdout}"
+    );
+}
+
+/// Messages waiting, visible, on the queue at `url`.
+async fn depth(endpoint: &str, url: &str) -> usize {
+    let sqs = aws_sdk_sqs::Client::new(&support::sdk_config(endpoint).await);
+    let got = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let attributes = got.attributes.unwrap_or_default();
+    attributes[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages]
+        .parse()
+        .unwrap()
+}
+
+async fn send(endpoint: &str, url: &str, body: &str) {
+    let sqs = aws_sdk_sqs::Client::new(&support::sdk_config(endpoint).await);
+    sqs.send_message()
+        .queue_url(url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A CloudFormation stack in moto whose only purpose is its outputs.
+fn create_stack(endpoint: &str, name: &str, outputs: &[(&str, &str)]) {
+    let outputs: serde_json::Map<String, Value> = outputs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!({ "Value": v })))
+        .collect();
+    let template = json!({
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-placeholder")}}},
+        "Outputs": outputs,
+    });
+    let script = "import sys, boto3\n\
+        cf = boto3.client('cloudformation', endpoint_url=sys.argv[1], region_name='us-east-1',\n\
+                          aws_access_key_id='test', aws_secret_access_key='test')\n\
+        cf.create_stack(StackName=sys.argv[2], TemplateBody=sys.argv[3])\n";
+    let status =
+        std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+            .args(["-c", script, endpoint, name, &template.to_string()])
+            .status()
+            .expect("python3 with boto3 (moto's) creates the stack");
+    assert!(status.success(), "the stack was not created");
+}
+
+#[tokio::test]
+async fn redrive_puts_back_what_can_succeed_and_deletes_only_after_success() {
+    let parts = Parts::start(WEEK).await;
+    let failed_queue = bus::create_queue(&parts.db.endpoint, "failed").await;
+    let partner_queue = bus::create_queue(&parts.db.endpoint, "partner").await;
+    let moto = parts.db.endpoint.clone();
+
+    // Two entries the bus refuses, parked by the relay itself.
+    for id in ["park-me", "still-bad"] {
+        parts
+            .record(&Delivery::plain(id, br#"{"p":1}"#), now())
+            .await;
+    }
+    let records = StreamReader::open(&parts.db, TABLE).await.next().await;
+    let proxy = BusProxy::start(&moto, &[]).await;
+    proxy.refuse("park-me", "InvalidArgument", "fixed later");
+    proxy.refuse("still-bad", "MalformedDetail", "never taken");
+    let (answers, _) = parts
+        .relay(
+            &proxy.endpoint,
+            &[("FAILED_DELIVERIES_QUEUE_URL", failed_queue.as_str())],
+            &[bus::stream_event(&records)],
+        )
+        .await;
+    assert_eq!(failures(&answers[0]), Vec::<String>::new());
+    let parked_detail = proxy
+        .entries()
+        .into_iter()
+        .find(|e| e["Detail"].as_str().unwrap().contains("park-me"))
+        .unwrap()["Detail"]
+        .clone();
+    assert!(parts.arrived().await.is_empty());
+
+    // The other shapes the failure queue holds.
+    let raw_event = include_str!("../events/eventbridge-user-presence.json");
+    let inner = raw_event.replace("4cbedb0f-4dfd-4c8e-9e57-0acded092527", "async-event-1");
+    let inner_compact = serde_json::from_str::<Value>(&inner).unwrap().to_string();
+    let on_failure = format!(
+        r#"{{"version":"1.0","timestamp":"2026-11-24T12:05:00.000Z","requestContext":{{"requestId":"r-1","functionArn":"arn:aws:lambda:us-east-1:123456789012:function:webhook:$LATEST","condition":"RetriesExhausted","approximateInvokeCount":3}},"requestPayload":{inner_compact},"responseContext":{{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"}},"responsePayload":{{"errorType":"StoreUnavailable","errorMessage":"store unavailable"}}}}"#
+    );
+    let stream_record = r#"{"requestContext":{"requestId":"r-2","functionArn":"arn:aws:lambda:us-east-1:123456789012:function:relay","condition":"RetryAttemptsExhausted","approximateInvokeCount":10},"responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},"version":"1.0","timestamp":"2026-11-24T12:10:00.000Z","DDBStreamBatchInfo":{"shardId":"shardId-1","startSequenceNumber":"100","endSequenceNumber":"200","approximateArrivalOfFirstRecord":"2026-11-24T12:00:04Z","approximateArrivalOfLastRecord":"2026-11-24T12:03:10Z","batchSize":2,"streamArn":"arn:aws:dynamodb:us-east-1:123456789012:table/deliveries/stream/1"}}"#;
+    for body in [
+        raw_event,
+        on_failure.as_str(),
+        stream_record,
+        "not a message we know",
+    ] {
+        send(&moto, &failed_queue, body).await;
+    }
+    assert_eq!(depth(&moto, &failed_queue).await, 6);
+    let flags = |partner: &str| {
+        vec![
+            "--failure-queue".to_owned(),
+            failed_queue.clone(),
+            "--partner-queue".into(),
+            partner.to_owned(),
+            "--bus".into(),
+            BUS.into(),
+        ]
+    };
+    // Runs redrive, checks its exit code and closing line, returns stderr.
+    let redrive = |args: Vec<String>, want_code: i32, summary: &'static str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let running = run(bus::redrive(&moto, &proxy.endpoint, &args));
+        async move {
+            let (code, stdout, stderr) = running.await;
+            assert_eq!(code, Some(want_code), "{stderr}");
+            assert!(stdout.ends_with(&format!("{summary}\n")), "{stdout}");
+            stderr
+        }
+    };
+
+    // A dry run changes nothing.
+    let mut dry = flags(&partner_queue);
+    dry.push("--dry-run".into());
+    let stderr = redrive(
+        dry,
+        0,
+        "received 6, to the bus 2, to the partner queue 2, still refused 0, stream records 1, unknown 1, failed 0 (dry run)",
+    )
+    .await;
+    assert!(
+        stderr.contains("--from 2026-11-24T12:00:04Z --to 2026-11-24T12:03:10Z"),
+        "{stderr}"
+    );
+    assert_eq!(depth(&moto, &failed_queue).await, 6);
+    assert_eq!(depth(&moto, &partner_queue).await, 0);
+    assert_eq!(proxy.entries().len(), 2);
+
+    // The partner queue out of reach and the bus still refusing: nothing is
+    // deleted.
+    let missing = partner_queue.replace("/partner", "/missing");
+    let stderr = redrive(
+        flags(&missing),
+        1,
+        "received 6, to the bus 0, to the partner queue 0, still refused 2, stream records 1, unknown 1, failed 2",
+    )
+    .await;
+    assert!(
+        stderr.contains("still refused: InvalidArgument: fixed later"),
+        "{stderr}"
+    );
+    assert_eq!(depth(&moto, &failed_queue).await, 6);
+
+    // With the cause fixed, from the stack's outputs: each goes back once.
+    proxy.accept("park-me");
+    create_stack(
+        &moto,
+        "webhook",
+        &[
+            ("FailedDeliveriesQueueUrl", &failed_queue),
+            ("PartnerEventsQueueUrl", &partner_queue),
+            ("OutboxBusName", BUS),
+        ],
+    );
+    redrive(
+        vec!["--stack".into(), "webhook".into()],
+        0,
+        "received 6, to the bus 1, to the partner queue 2, still refused 1, stream records 1, unknown 1, failed 0",
+    )
+    .await;
+    let arrived = parts.arrived().await;
+    assert_eq!(arrived.keys().collect::<Vec<_>>(), ["park-me"]);
+    assert_eq!(arrived["park-me"].len(), 1);
+    let republished = proxy
+        .entries()
+        .into_iter()
+        .rfind(|e| e["Detail"].as_str().unwrap().contains("park-me"))
+        .unwrap();
+    assert_eq!(proxy.sent("park-me"), 3);
+    assert_eq!(republished["Detail"], parked_detail);
+    assert_eq!(republished["Source"], SOURCE);
+    let mut partner = bus::drain(&moto, &partner_queue).await;
+    partner.sort();
+    let mut want = vec![raw_event.to_owned(), inner_compact];
+    want.sort();
+    assert_eq!(partner, want);
+    assert_eq!(depth(&moto, &failed_queue).await, 3);
+
+    // Run again: nothing is put back twice; the stream record goes on request.
+    let mut again = flags(&partner_queue);
+    again.push("--delete-stream-records".into());
+    redrive(
+        again,
+        0,
+        "received 3, to the bus 0, to the partner queue 0, still refused 1, stream records 1, unknown 1, failed 0",
+    )
+    .await;
+    assert!(parts.arrived().await.is_empty());
+    assert!(bus::drain(&moto, &partner_queue).await.is_empty());
+    let left = bus::drain(&moto, &failed_queue).await;
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().any(|m| m.contains("still-bad")));
+    assert!(left.contains(&"not a message we know".to_owned()));
 }

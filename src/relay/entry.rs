@@ -12,6 +12,9 @@ use crate::outbox::OutboxItem;
 /// The `DetailType` of a delivery that names neither a topic nor a type.
 pub const DEFAULT_DETAIL_TYPE: &str = "genesys-webhook.delivery";
 
+/// EventBridge's limit on `DetailType`, in characters.
+pub const MAX_DETAIL_TYPE_CHARS: usize = 128;
+
 /// What EventBridge counts for a `Time`, whatever its value.
 const TIME_BYTES: usize = 14;
 /// EventBridge processes JSON nested up to 1000 levels (its API reference
@@ -33,18 +36,18 @@ pub struct Entry {
 impl Entry {
     /// The item's entry under `source`. `DetailType` is what a rule matches
     /// without reading the body: a partner event's own detail-type, else the
-    /// Genesys topic or message type, else a fixed default.
+    /// Genesys topic or message type, else a fixed default; made to fit by
+    /// [`fit_detail_type`]. The full topic stays in the detail.
     pub fn of(item: &OutboxItem, source: &str) -> Self {
         let detail_type = item
             .detail_type
             .as_deref()
             .or(item.topic.as_deref())
-            .filter(|t| !t.is_empty())
             .unwrap_or(DEFAULT_DETAIL_TYPE);
         Self {
             delivery_id: item.delivery_id.clone(),
             source: source.to_owned(),
-            detail_type: detail_type.to_owned(),
+            detail_type: fit_detail_type(detail_type),
             time: item.received_at_unix,
             detail: detail(item),
         }
@@ -67,6 +70,39 @@ impl Entry {
             self.detail
         )
     }
+}
+
+/// A `DetailType` within EventBridge's 1..=128 characters. A longer one has
+/// each UUID-like dot-separated segment replaced by `{id}`, the form of
+/// Genesys's own partner detail-types (`v2.users.{id}.presence`); if still
+/// too long, it is cut to its first 128 characters, so a rule can still
+/// match its prefix. An empty one is [`DEFAULT_DETAIL_TYPE`].
+pub fn fit_detail_type(detail_type: &str) -> String {
+    if detail_type.is_empty() {
+        return DEFAULT_DETAIL_TYPE.to_owned();
+    }
+    if detail_type.chars().count() <= MAX_DETAIL_TYPE_CHARS {
+        return detail_type.to_owned();
+    }
+    let pattern: Vec<&str> = detail_type
+        .split('.')
+        .map(|s| if uuid_like(s) { "{id}" } else { s })
+        .collect();
+    pattern
+        .join(".")
+        .chars()
+        .take(MAX_DETAIL_TYPE_CHARS)
+        .collect()
+}
+
+/// 8-4-4-4-12 hexadecimal digits, as Genesys writes its ids.
+fn uuid_like(segment: &str) -> bool {
+    let groups: Vec<&str> = segment.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `{"deliveryId", "receivedAt", "frontDoor", "scheme", "topic",
@@ -105,22 +141,40 @@ fn detail(item: &OutboxItem) -> String {
 }
 
 /// The body as text when it is one JSON object or array, surrounding
-/// whitespace included, nested no deeper than [`MAX_DEPTH`]. Validated
-/// without building a tree.
+/// whitespace included, nested no deeper than [`MAX_DEPTH`], and with every
+/// integer within the i64 range EventBridge takes. Validated without
+/// building a tree.
 fn json_container(body: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(body).ok()?;
     if !matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'[')) {
         return None;
     }
     serde_json::from_str::<IgnoredAny>(text).ok()?;
-    (depth(text.as_bytes()) <= MAX_DEPTH).then_some(text)
+    let shape = shape(text.as_bytes());
+    (shape.depth <= MAX_DEPTH && shape.integers_fit).then_some(text)
 }
 
-/// The deepest nesting of valid JSON: brackets outside strings.
-fn depth(json: &[u8]) -> usize {
+struct Shape {
+    /// The deepest nesting: brackets outside strings.
+    depth: usize,
+    /// No integer (a number without fraction or exponent) outside i64.
+    integers_fit: bool,
+}
+
+/// What EventBridge checks of valid JSON beyond its syntax.
+fn shape(json: &[u8]) -> Shape {
     let (mut depth, mut deepest) = (0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
-    for &b in json {
+    let mut integers_fit = true;
+    let mut number: Option<usize> = None;
+    for (i, &b) in json.iter().enumerate() {
+        if let Some(start) = number {
+            if matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                continue;
+            }
+            integers_fit &= integer_fits(&json[start..i]);
+            number = None;
+        }
         match (in_string, b) {
             (true, _) if escaped => escaped = false,
             (true, b'\\') => escaped = true,
@@ -130,10 +184,20 @@ fn depth(json: &[u8]) -> usize {
                 deepest = deepest.max(depth);
             }
             (false, b'}' | b']') => depth = depth.saturating_sub(1),
+            (false, b'-' | b'0'..=b'9') => number = Some(i),
             _ => {}
         }
     }
-    deepest
+    Shape {
+        depth: deepest,
+        integers_fit,
+    }
+}
+
+/// A JSON number token: a fraction or exponent makes it no integer.
+fn integer_fits(token: &[u8]) -> bool {
+    token.iter().any(|b| matches!(b, b'.' | b'e' | b'E'))
+        || std::str::from_utf8(token).is_ok_and(|t| t.parse::<i64>().is_ok())
 }
 
 fn quoted(s: &str) -> String {
@@ -219,7 +283,7 @@ mod tests {
         assert!(v.get("bodyBase64").is_some());
         let deepest = nested(MAX_DEPTH);
         assert_eq!(json_container(deepest.as_bytes()), Some(deepest.as_str()));
-        assert_eq!(depth(br#"{"a":"[[[{{\"]","b":[[]]}"#), 3);
+        assert_eq!(shape(br#"{"a":"[[[{{\"]","b":[[]]}"#).depth, 3);
     }
 
     #[test]
@@ -255,5 +319,50 @@ mod tests {
         assert_eq!(whole["detailType"], "Text");
         assert_eq!(whole["time"], 1_795_521_600);
         assert!(e.to_json().contains("{\"x\":\"\\u00e9\"}"));
+    }
+
+    #[test]
+    fn integers_outside_i64_make_the_body_base64() {
+        for fits in [
+            "[9223372036854775807]",
+            "[-9223372036854775808]",
+            r#"{"f":1e30,"g":18446744073709551616.5,"s":"99999999999999999999"}"#,
+        ] {
+            assert_eq!(json_container(fits.as_bytes()), Some(fits), "{fits}");
+        }
+        for over in [
+            "[9223372036854775808]",
+            "[-9223372036854775809]",
+            r#"{"n":123456789012345678901234567890}"#,
+        ] {
+            assert!(json_container(over.as_bytes()).is_none(), "{over}");
+            let (_, v) = detail_of(over.as_bytes());
+            assert!(v.get("bodyBase64").is_some(), "{over}");
+        }
+    }
+
+    #[test]
+    fn a_long_detail_type_fits_and_the_topic_stays_whole() {
+        let uuid = "8f2b0c4e-1d3a-4b5c-9e6f-0a1b2c3d4e5f";
+        let topic =
+            format!("v2.detail.events.conversation.{uuid}.participant.{uuid}.wrapup.{uuid}");
+        assert!(topic.len() > MAX_DETAIL_TYPE_CHARS);
+        let mut i = item(b"{}");
+        i.topic = Some(topic.clone());
+        let e = Entry::of(&i, "s");
+        assert_eq!(
+            e.detail_type,
+            "v2.detail.events.conversation.{id}.participant.{id}.wrapup.{id}"
+        );
+        let v: Value = serde_json::from_str(&e.detail).unwrap();
+        assert_eq!(v["topic"], topic);
+
+        let long = format!("v2.{}", "x".repeat(200));
+        assert_eq!(fit_detail_type(&long), long[..128]);
+        let wide = "é".repeat(130);
+        assert_eq!(fit_detail_type(&wide).chars().count(), 128);
+        assert_eq!(fit_detail_type(""), DEFAULT_DETAIL_TYPE);
+        let short = "v2.users.8f2b0c4e-1d3a-4b5c-9e6f-0a1b2c3d4e5f.presence";
+        assert_eq!(fit_detail_type(short), short);
     }
 }

@@ -13,6 +13,8 @@ const MAX_VALUES: usize = 100;
 pub struct Tally {
     pub relayed: usize,
     pub failed: usize,
+    /// Refused for good and parked on the failure queue, oversize included.
+    pub parked: usize,
     pub oversize: usize,
     /// Received → published, per relayed entry.
     pub lag_ms: Vec<u64>,
@@ -30,7 +32,7 @@ impl RelayMetrics {
         }
     }
 
-    /// `Relayed`, `RelayFailed` and `RelayOversize` counts, and the lags as
+    /// `Relayed`, `RelayFailed`, `RelayParked` and `RelayOversize` counts, and the lags as
     /// `OutboxLagMs` values; lags beyond the first hundred go in further
     /// documents of their own.
     pub fn documents(&self, tally: &Tally, timestamp_ms: u64) -> Vec<String> {
@@ -40,6 +42,7 @@ impl RelayMetrics {
             &[
                 ("Relayed", "Count", json!(tally.relayed)),
                 ("RelayFailed", "Count", json!(tally.failed)),
+                ("RelayParked", "Count", json!(tally.parked)),
                 ("RelayOversize", "Count", json!(tally.oversize)),
                 ("OutboxLagMs", "Milliseconds", json!(first)),
             ],
@@ -102,6 +105,7 @@ mod tests {
         let tally = Tally {
             relayed: 2,
             failed: 1,
+            parked: 3,
             oversize: 0,
             lag_ms: vec![1_200, 800],
         };
@@ -118,6 +122,7 @@ mod tests {
                         "Metrics": [
                             {"Name": "Relayed", "Unit": "Count"},
                             {"Name": "RelayFailed", "Unit": "Count"},
+                            {"Name": "RelayParked", "Unit": "Count"},
                             {"Name": "RelayOversize", "Unit": "Count"},
                             {"Name": "OutboxLagMs", "Unit": "Milliseconds"}
                         ]
@@ -125,6 +130,7 @@ mod tests {
                 },
                 "Relayed": 2,
                 "RelayFailed": 1,
+                "RelayParked": 3,
                 "RelayOversize": 0,
                 "OutboxLagMs": [1_200, 800]
             })
@@ -141,7 +147,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            3
+            4
         );
 
         let many = Tally {

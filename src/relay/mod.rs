@@ -7,14 +7,13 @@
 
 pub mod entry;
 pub mod metrics;
+pub mod park;
 pub mod publish;
 
 use std::time::Duration;
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use serde_json::json;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{number, reader};
@@ -22,16 +21,15 @@ use crate::error::ConfigError;
 use crate::outbox::OutboxItem;
 use entry::Entry;
 use metrics::{RelayMetrics, Tally};
-use publish::{
-    Bus, FailureQueue, MAX_QUEUE_MESSAGE_BYTES, MAX_REQUEST_BYTES, Published, QueueError, Timeouts,
-};
+use park::{Facts, Parked, park};
+use publish::{Bus, FailureQueue, MAX_REQUEST_BYTES, Published, Refusal, TOO_LARGE, Timeouts};
 
 /// The relay's settings, read once at init.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
     pub bus_name: String,
     pub source: String,
-    /// Where entries too large for the bus go; without it they fail.
+    /// Where entries the bus refuses for good go; without it they fail.
     pub failure_queue_url: Option<String>,
     pub metrics_namespace: String,
     pub timeouts: Timeouts,
@@ -120,13 +118,7 @@ impl From<RelayError> for lambda_runtime::Diagnostic {
 /// it, or to name it on the failure queue when its entry cannot go there.
 struct Pending {
     sequence_number: Option<String>,
-    received_at: String,
-    front_door: String,
-    scheme: String,
-    topic: Option<String>,
-    /// Names the body on the failure queue when the entry cannot carry it.
-    body_sha256: String,
-    body_bytes: usize,
+    facts: Facts,
 }
 
 pub struct Relay<B, Q> {
@@ -169,12 +161,7 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
                     entries.push(Entry::of(&item, &self.source));
                     pending.push(Pending {
                         sequence_number,
-                        received_at: item.received_at,
-                        front_door: item.front_door,
-                        scheme: item.scheme,
-                        topic: item.topic,
-                        body_sha256: hex::encode(Sha256::digest(&item.body)),
-                        body_bytes: item.body.len(),
+                        facts: Facts::of(&item),
                     });
                 }
                 Err(e) => {
@@ -197,14 +184,15 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
                         .push(published_at_ms.saturating_sub(received_ms));
                     continue;
                 }
-                Published::TooLarge => match self.park(entry, p).await {
+                Published::Refused(refusal) => match self.park(entry, &refusal, p).await {
                     Ok(()) => {
-                        tally.oversize += 1;
+                        tally.parked += 1;
+                        tally.oversize += usize::from(refusal.code == TOO_LARGE);
                         continue;
                     }
                     Err(reason) => reason,
                 },
-                Published::Failed(reason) => reason,
+                Published::Retry(reason) => reason,
             };
             tracing::warn!(
                 delivery_id = entry.delivery_id,
@@ -219,6 +207,7 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
             records = total,
             relayed = tally.relayed,
             failed = tally.failed,
+            parked = tally.parked,
             oversize = tally.oversize,
             skipped,
             max_lag_ms = tally.lag_ms.iter().max(),
@@ -245,55 +234,24 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
         Ok(response)
     }
 
-    /// Sends an entry too large for the bus to the failure queue, whole; or,
-    /// when the queue cannot hold it either, the item's key and metadata.
-    async fn park(&self, entry: &Entry, p: &Pending) -> Result<(), String> {
+    /// Parks an entry the bus refused for good. `Err` says why it could not
+    /// be parked, and the record is then reported failed.
+    async fn park(&self, entry: &Entry, refusal: &Refusal, p: &Pending) -> Result<(), String> {
         let Some(queue) = &self.failure_queue else {
-            return Err("too large for the bus, and no failure queue".into());
+            return Err(format!("{}, and no failure queue", refusal.code));
         };
-        let whole = format!(
-            r#"{{"reason":"too_large","entryBytes":{},"entry":{}}}"#,
-            entry.size(),
-            entry.to_json()
+        let parked = park(queue, entry, refusal, &p.facts)
+            .await
+            .map_err(|e| format!("{}, and the failure queue failed: {e}", refusal.code))?;
+        tracing::warn!(
+            delivery_id = entry.delivery_id,
+            sequence_number = p.sequence_number,
+            code = refusal.code,
+            entry_bytes = entry.size(),
+            whole = parked == Parked::Whole,
+            "parked on the failure queue"
         );
-        if whole.len() <= MAX_QUEUE_MESSAGE_BYTES {
-            match queue.send(whole).await {
-                Ok(()) => {
-                    tracing::warn!(
-                        delivery_id = entry.delivery_id,
-                        entry_bytes = entry.size(),
-                        "too large for the bus: sent whole to the failure queue"
-                    );
-                    return Ok(());
-                }
-                Err(QueueError::Unavailable(e)) => return Err(e),
-                Err(QueueError::Refused(_)) => {}
-            }
-        }
-        let key_only = json!({
-            "reason": "too_large",
-            "entryBytes": entry.size(),
-            "entryOmitted": true,
-            "deliveryId": entry.delivery_id,
-            "receivedAt": p.received_at,
-            "frontDoor": p.front_door,
-            "scheme": p.scheme,
-            "topic": p.topic,
-            "detailType": entry.detail_type,
-            "bodySha256": p.body_sha256,
-            "bodyBytes": p.body_bytes,
-        });
-        match queue.send(key_only.to_string()).await {
-            Ok(()) => {
-                tracing::warn!(
-                    delivery_id = entry.delivery_id,
-                    entry_bytes = entry.size(),
-                    "too large for the bus and the failure queue: sent its key only; the item stays in the table until it expires"
-                );
-                Ok(())
-            }
-            Err(QueueError::Refused(e) | QueueError::Unavailable(e)) => Err(e),
-        }
+        Ok(())
     }
 }
 
@@ -305,18 +263,24 @@ fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::publish::QueueError;
     use super::publish::tests::FakeBus;
     use super::*;
+    use serde_json::json;
     use std::sync::Mutex;
 
     #[derive(Default)]
     struct FakeQueue {
         sent: Mutex<Vec<String>>,
         refuse_over: Option<usize>,
+        down: bool,
     }
 
     impl FailureQueue for FakeQueue {
         async fn send(&self, body: String) -> Result<(), QueueError> {
+            if self.down {
+                return Err(QueueError::Unavailable("connection refused".into()));
+            }
             if self.refuse_over.is_some_and(|n| body.len() > n) {
                 return Err(QueueError::Refused("InvalidMessageContents".into()));
             }
@@ -415,7 +379,7 @@ mod tests {
     #[tokio::test]
     async fn exactly_the_refused_records_are_reported() {
         let bus = FakeBus {
-            refuse: vec!["b".into(), "d".into()],
+            refuse: vec![("b", "InternalFailure"), ("d", "ThrottlingException")],
             ..FakeBus::default()
         };
         let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, None::<FakeQueue>);
@@ -522,5 +486,60 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(reported(&answer), ["1"]);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_refusal_is_parked_not_reported_and_neighbours_are_unaffected() {
+        let bus = FakeBus {
+            refuse: vec![("b", "MalformedDetail"), ("c", "SomeFutureCode")],
+            ..FakeBus::default()
+        };
+        let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, Some(FakeQueue::default()));
+        let answer = relay
+            .handle(event(vec![
+                record("INSERT", "1", "a", "{}"),
+                record("INSERT", "2", "b", "{}"),
+                record("INSERT", "3", "c", "{}"),
+            ]))
+            .await
+            .unwrap();
+        assert!(answer.batch_item_failures.is_empty());
+        assert_eq!(
+            *relay.bus.requests.lock().unwrap(),
+            vec![vec!["a", "b", "c"]]
+        );
+        let sent = relay.failure_queue.as_ref().unwrap().sent.lock().unwrap();
+        let parked: Vec<serde_json::Value> = sent
+            .iter()
+            .map(|m| serde_json::from_str(m).unwrap())
+            .collect();
+        assert_eq!(parked.len(), 2);
+        assert_eq!(parked[0]["errorCode"], "MalformedDetail");
+        assert_eq!(parked[0]["errorMessage"], "MalformedDetail for b");
+        assert_eq!(parked[0]["entry"]["deliveryId"], "b");
+        assert_eq!(parked[1]["errorCode"], "SomeFutureCode");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_cannot_be_parked_is_reported() {
+        let down = FakeQueue {
+            down: true,
+            ..FakeQueue::default()
+        };
+        for queue in [Some(down), None] {
+            let bus = FakeBus {
+                refuse: vec![("b", "InvalidArgument")],
+                ..FakeBus::default()
+            };
+            let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, queue);
+            let answer = relay
+                .handle(event(vec![
+                    record("INSERT", "1", "a", "{}"),
+                    record("INSERT", "2", "b", "{}"),
+                ]))
+                .await
+                .unwrap();
+            assert_eq!(reported(&answer), ["2"]);
+        }
     }
 }

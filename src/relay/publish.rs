@@ -10,6 +10,8 @@ use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
+use thiserror::Error;
+
 use super::entry::Entry;
 
 /// Entries one `PutEvents` request may carry.
@@ -58,12 +60,24 @@ impl Timeouts {
 /// Where entries are published.
 pub trait Bus: Send + Sync {
     /// One `PutEvents` request of at most [`MAX_ENTRIES`] entries. `Ok` holds
-    /// one result per entry, in order: `None` if accepted, else its error
-    /// code. `Err` means the request as a whole failed.
+    /// one answer per entry, in order: `Ok(())` if accepted, else
+    /// EventBridge's code and message.
     fn put(
         &self,
         entries: &[&Entry],
-    ) -> impl Future<Output = Result<Vec<Option<String>>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<(), Refusal>>, RequestError>> + Send;
+}
+
+/// A `PutEvents` request that failed as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RequestError {
+    /// EventBridge refused the request's shape (`ValidationException`): one
+    /// of its entries breaks a field limit. Sending each entry alone finds it.
+    #[error("request refused: {0}")]
+    Invalid(String),
+    /// The bus did not answer, or answered with an error a retry may clear.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// Where an entry that can never be published goes instead.
@@ -71,32 +85,97 @@ pub trait FailureQueue: Send + Sync {
     fn send(&self, body: String) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QueueError {
     /// The queue refused this message; another may still go.
+    #[error("{0}")]
     Refused(String),
-    /// The queue did not answer.
+    /// The queue did not answer; a retry may help.
+    #[error("{0}")]
     Unavailable(String),
+}
+
+/// EventBridge's answer for one entry it did not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `ErrorCode`, or [`TOO_LARGE`] for an entry never sent.
+    pub code: String,
+    /// `ErrorMessage`, or what the relay saw.
+    pub message: String,
+}
+
+/// The code of an entry larger than the bus takes, which is never sent.
+pub const TOO_LARGE: &str = "TooLarge";
+
+/// The per-entry codes AWS documents as retryable. Every other code,
+/// documented as permanent ([`PERMANENT_CODES`]) or unknown, is a refusal:
+/// the entry is parked whole, with its code and message, where a person can
+/// redrive it, instead of holding its shard.
+pub const RETRYABLE_CODES: &[&str] = &["ThrottlingException", "InternalFailure"];
+
+/// The per-entry codes AWS documents as not retryable.
+pub const PERMANENT_CODES: &[&str] = &[
+    "InvalidArgument",
+    "MalformedDetail",
+    "AccessDeniedException",
+    "InvalidAccountIdException",
+    "RedactionFailure",
+    "NotAuthorizedForSourceException",
+    "NotAuthorizedForDetailTypeException",
+];
+
+impl Refusal {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Whether sending the same entry again may succeed.
+    pub fn retryable(&self) -> bool {
+        RETRYABLE_CODES.contains(&self.code.as_str())
+    }
 }
 
 /// What became of one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
     Accepted,
-    /// Not accepted: EventBridge's error code, or why the request failed.
-    Failed(String),
-    /// Larger than any entry may be; never sent.
-    TooLarge,
+    /// Not accepted, and worth trying again: throttling, an internal
+    /// failure, or a request that failed whole. Holds why.
+    Retry(String),
+    /// Never to be accepted as it is: park it.
+    Refused(Refusal),
+}
+
+impl Published {
+    fn of(answer: Result<(), Refusal>) -> Self {
+        match answer {
+            Ok(()) => Self::Accepted,
+            Err(r) if r.retryable() => Self::Retry(r.code),
+            Err(r) => Self::Refused(r),
+        }
+    }
 }
 
 /// Publishes `entries` in as few requests as the limits allow, in order, and
 /// says what became of each. Once a request fails as a whole the bus is
-/// taken to be out of reach: the entries after it are reported failed without
-/// being sent, so a batch fails within one request's time bound.
+/// taken to be out of reach: the entries after it are reported for a retry
+/// without being sent, so a batch fails within one request's time bound. A
+/// request EventBridge refuses as invalid is sent again one entry at a time,
+/// so only the entry that breaks a limit is refused.
 pub async fn publish<B: Bus>(bus: &B, entries: &[Entry], max_bytes: usize) -> Vec<Published> {
     let mut results: Vec<Option<Published>> = entries
         .iter()
-        .map(|e| (e.size() > max_bytes).then_some(Published::TooLarge))
+        .map(|e| {
+            (e.size() > max_bytes).then(|| {
+                Published::Refused(Refusal::new(
+                    TOO_LARGE,
+                    format!("{} bytes, over the bus's {max_bytes}", e.size()),
+                ))
+            })
+        })
         .collect();
     let sendable: Vec<usize> = (0..entries.len())
         .filter(|&i| results[i].is_none())
@@ -105,24 +184,40 @@ pub async fn publish<B: Bus>(bus: &B, entries: &[Entry], max_bytes: usize) -> Ve
     for request in requests(&sendable, entries, max_bytes) {
         if let Some(why) = &unreachable {
             for &i in &request {
-                results[i] = Some(Published::Failed(format!("not sent: {why}")));
+                results[i] = Some(Published::Retry(format!("not sent: {why}")));
             }
             continue;
         }
         let batch: Vec<&Entry> = request.iter().map(|&i| &entries[i]).collect();
         match bus.put(&batch).await {
             Ok(answers) => {
-                for (n, &i) in request.iter().enumerate() {
-                    results[i] = Some(match answers.get(n) {
-                        Some(None) => Published::Accepted,
-                        Some(Some(code)) => Published::Failed(code.clone()),
-                        None => Published::Failed("no result for the entry".into()),
+                let mut answers = answers.into_iter();
+                for &i in &request {
+                    results[i] = Some(answers.next().map_or_else(
+                        || Published::Retry("no result for the entry".into()),
+                        Published::of,
+                    ));
+                }
+            }
+            Err(RequestError::Invalid(_)) if request.len() > 1 => {
+                for &i in &request {
+                    results[i] = Some(match bus.put(&[&entries[i]]).await {
+                        Ok(mut one) if one.len() == 1 => Published::of(one.remove(0)),
+                        Ok(_) => Published::Retry("no result for the entry".into()),
+                        Err(RequestError::Invalid(m)) => {
+                            Published::Refused(Refusal::new("ValidationException", m))
+                        }
+                        Err(e @ RequestError::Unreachable(_)) => Published::Retry(e.to_string()),
                     });
                 }
             }
-            Err(why) => {
+            Err(RequestError::Invalid(why)) => {
+                results[request[0]] =
+                    Some(Published::Refused(Refusal::new("ValidationException", why)));
+            }
+            Err(RequestError::Unreachable(why)) => {
                 for &i in &request {
-                    results[i] = Some(Published::Failed(why.clone()));
+                    results[i] = Some(Published::Retry(why.clone()));
                 }
                 unreachable = Some(why);
             }
@@ -130,7 +225,7 @@ pub async fn publish<B: Bus>(bus: &B, entries: &[Entry], max_bytes: usize) -> Ve
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Published::Failed("not sent".into())))
+        .map(|r| r.unwrap_or_else(|| Published::Retry("not sent".into())))
         .collect()
 }
 
@@ -177,7 +272,8 @@ impl EventBridgeBus {
 }
 
 impl Bus for EventBridgeBus {
-    async fn put(&self, entries: &[&Entry]) -> Result<Vec<Option<String>>, String> {
+    async fn put(&self, entries: &[&Entry]) -> Result<Vec<Result<(), Refusal>>, RequestError> {
+        use aws_sdk_eventbridge::error::{ProvideErrorMetadata as _, SdkError};
         let request = entries
             .iter()
             .map(|e| {
@@ -190,20 +286,38 @@ impl Bus for EventBridgeBus {
                     .build()
             })
             .collect();
-        let answer = self
+        let answer = match self
             .client
             .put_events()
             .set_entries(Some(request))
             .send()
             .await
-            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        {
+            Ok(answer) => answer,
+            Err(SdkError::ServiceError(e)) if e.err().code() == Some("ValidationException") => {
+                return Err(RequestError::Invalid(
+                    e.err()
+                        .message()
+                        .unwrap_or("ValidationException")
+                        .to_owned(),
+                ));
+            }
+            Err(e) => {
+                return Err(RequestError::Unreachable(
+                    DisplayErrorContext(e).to_string(),
+                ));
+            }
+        };
         Ok(answer
             .entries()
             .iter()
             .map(|r| match (r.event_id(), r.error_code()) {
-                (_, Some(code)) => Some(code.to_owned()),
-                (Some(_), None) => None,
-                (None, None) => Some("no event id".to_owned()),
+                (_, Some(code)) => Err(Refusal::new(code, r.error_message().unwrap_or_default())),
+                (Some(_), None) => Ok(()),
+                (None, None) => Err(Refusal::new(
+                    "InternalFailure",
+                    "no event id and no error code",
+                )),
             })
             .collect())
     }
@@ -259,30 +373,41 @@ pub(crate) mod tests {
     /// A bus that answers from a script and remembers every request.
     #[derive(Default)]
     pub struct FakeBus {
-        /// Delivery ids whose entries the bus refuses.
-        pub refuse: Vec<String>,
+        /// Delivery ids whose entries the bus refuses, with the code.
+        pub refuse: Vec<(&'static str, &'static str)>,
         /// Every request fails as a whole.
         pub down: bool,
+        /// A request holding this delivery id is refused as invalid.
+        pub invalid: Option<&'static str>,
         pub requests: Mutex<Vec<Vec<String>>>,
     }
 
     impl Bus for FakeBus {
-        async fn put(&self, entries: &[&Entry]) -> Result<Vec<Option<String>>, String> {
+        async fn put(&self, entries: &[&Entry]) -> Result<Vec<Result<(), Refusal>>, RequestError> {
             assert!(entries.len() <= MAX_ENTRIES);
             self.requests
                 .lock()
                 .unwrap()
                 .push(entries.iter().map(|e| e.delivery_id.clone()).collect());
             if self.down {
-                return Err("connection refused".into());
+                return Err(RequestError::Unreachable("connection refused".into()));
+            }
+            if entries
+                .iter()
+                .any(|e| Some(e.delivery_id.as_str()) == self.invalid)
+            {
+                return Err(RequestError::Invalid("detailType too long".into()));
             }
             Ok(entries
                 .iter()
-                .map(|e| {
-                    self.refuse
-                        .contains(&e.delivery_id)
-                        .then(|| "InternalFailure".to_owned())
-                })
+                .map(
+                    |e| match self.refuse.iter().find(|(id, _)| *id == e.delivery_id) {
+                        Some((_, code)) => {
+                            Err(Refusal::new(*code, format!("{code} for {}", e.delivery_id)))
+                        }
+                        None => Ok(()),
+                    },
+                )
                 .collect())
         }
     }
@@ -330,7 +455,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn each_entry_gets_its_own_result() {
         let bus = FakeBus {
-            refuse: vec!["3".into(), "11".into()],
+            refuse: vec![("3", "ThrottlingException"), ("11", "MalformedDetail")],
             ..FakeBus::default()
         };
         let mut entries: Vec<Entry> = (0..12).map(|i| entry(&i.to_string(), 10)).collect();
@@ -338,8 +463,9 @@ pub(crate) mod tests {
         let results = publish(&bus, &entries, 1_000).await;
         for (i, r) in results.iter().enumerate() {
             let want = match i {
-                3 | 11 => Published::Failed("InternalFailure".into()),
-                5 => Published::TooLarge,
+                3 => Published::Retry("ThrottlingException".into()),
+                11 => Published::Refused(Refusal::new("MalformedDetail", "MalformedDetail for 11")),
+                5 => Published::Refused(Refusal::new(TOO_LARGE, "2016 bytes, over the bus's 1000")),
                 _ => Published::Accepted,
             };
             assert_eq!(*r, want, "entry {i}");
@@ -347,6 +473,35 @@ pub(crate) mod tests {
         let requests = bus.requests.lock().unwrap();
         assert_eq!(requests.len(), 2);
         assert!(requests.iter().flatten().all(|id| id != "5"));
+    }
+
+    #[test]
+    fn only_throttling_and_internal_failure_are_retried() {
+        for code in ["ThrottlingException", "InternalFailure"] {
+            assert!(Refusal::new(code, "").retryable(), "{code}");
+        }
+        let others = ["ValidationException", TOO_LARGE, "SomeCodeNotYetDocumented"];
+        for code in PERMANENT_CODES.iter().chain(&others) {
+            assert!(!Refusal::new(*code, "").retryable(), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_invalid_request_is_sent_again_one_entry_at_a_time() {
+        let bus = FakeBus {
+            invalid: Some("2"),
+            ..FakeBus::default()
+        };
+        let entries: Vec<Entry> = (0..4).map(|i| entry(&i.to_string(), 10)).collect();
+        let results = publish(&bus, &entries, MAX_REQUEST_BYTES).await;
+        assert_eq!(
+            results[2],
+            Published::Refused(Refusal::new("ValidationException", "detailType too long"))
+        );
+        for i in [0, 1, 3] {
+            assert_eq!(results[i], Published::Accepted, "entry {i}");
+        }
+        assert_eq!(bus.requests.lock().unwrap().len(), 5);
     }
 
     #[tokio::test]
@@ -357,7 +512,7 @@ pub(crate) mod tests {
         };
         let entries: Vec<Entry> = (0..25).map(|i| entry(&i.to_string(), 10)).collect();
         let results = publish(&bus, &entries, MAX_REQUEST_BYTES).await;
-        assert!(results.iter().all(|r| matches!(r, Published::Failed(_))));
+        assert!(results.iter().all(|r| matches!(r, Published::Retry(_))));
         assert_eq!(bus.requests.lock().unwrap().len(), 1);
     }
 }

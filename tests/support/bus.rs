@@ -1,10 +1,11 @@
 //! The relay's side of the local parts: an EventBridge bus with a rule that
 //! forwards to an SQS queue (both served by the same moto server), the
 //! table's stream records in the shape a stream mapping hands to Lambda, a
-//! proxy in front of EventBridge that records `PutEvents` and can refuse
-//! chosen entries, and the relay and replay binaries.
+//! proxy in front of EventBridge that records `PutEvents`, refuses chosen
+//! entries and enforces the limits moto does not, and the relay, replay and
+//! redrive binaries.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -218,29 +219,37 @@ pub fn delivery_id(record: &Value) -> String {
 }
 
 /// A proxy in front of EventBridge. It records every `PutEvents` request's
-/// entries, and answers for the entries whose delivery id it was told to
-/// refuse with an `InternalFailure`, passing only the others on.
+/// entries; answers for the entries whose delivery id it was told to refuse
+/// with the chosen `ErrorCode` and `ErrorMessage`; refuses, as EventBridge
+/// does, a `DetailType` that is empty or over 128 characters; and passes
+/// only the others on.
 pub struct BusProxy {
     pub endpoint: String,
     pub requests: Arc<Mutex<Vec<Vec<Value>>>>,
+    answers: Answers,
     server: tokio::task::JoinHandle<()>,
 }
 
+/// Delivery id -> (`ErrorCode`, `ErrorMessage`).
+type Answers = Arc<Mutex<HashMap<String, (String, String)>>>;
+
 impl BusProxy {
+    /// A proxy that answers `InternalFailure` for the delivery ids in `refuse`.
     pub async fn start(upstream: &str, refuse: &[&str]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().unwrap();
-        let refuse: Arc<HashSet<String>> = Arc::new(refuse.iter().map(|s| s.to_string()).collect());
+        let answers: Answers = Arc::default();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recorded = requests.clone();
+        let held = answers.clone();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let refuse = refuse.clone();
+                let answers = held.clone();
                 let recorded = recorded.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
-                        proxy(upstream, refuse.clone(), recorded.clone(), req)
+                        proxy(upstream, answers.clone(), recorded.clone(), req)
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -248,16 +257,42 @@ impl BusProxy {
                 });
             }
         });
-        Self {
+        let proxy = Self {
             endpoint,
             requests,
+            answers,
             server,
+        };
+        for id in refuse {
+            proxy.refuse(id, "InternalFailure", "refused by the test proxy");
         }
+        proxy
+    }
+
+    /// From now on the entry of `delivery_id` is answered `code`, `message`.
+    pub fn refuse(&self, delivery_id: &str, code: &str, message: &str) {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(delivery_id.into(), (code.into(), message.into()));
+    }
+
+    /// From now on the entry of `delivery_id` is passed on.
+    pub fn accept(&self, delivery_id: &str) {
+        self.answers.lock().unwrap().remove(delivery_id);
     }
 
     /// Every entry of every `PutEvents` so far, in order.
     pub fn entries(&self) -> Vec<Value> {
         self.requests.lock().unwrap().concat()
+    }
+
+    /// How many times an entry of `delivery_id` was sent.
+    pub fn sent(&self, delivery_id: &str) -> usize {
+        self.entries()
+            .iter()
+            .filter(|e| entry_delivery_id(e).as_deref() == Some(delivery_id))
+            .count()
     }
 }
 
@@ -267,9 +302,29 @@ impl Drop for BusProxy {
     }
 }
 
+fn entry_delivery_id(entry: &Value) -> Option<String> {
+    let detail: Value = serde_json::from_str(entry["Detail"].as_str()?).ok()?;
+    detail["deliveryId"].as_str().map(str::to_owned)
+}
+
+/// The answer EventBridge gives an entry it refuses, if it refuses it.
+fn refusal(answers: &Answers, entry: &Value) -> Option<(String, String)> {
+    let chars = entry["DetailType"]
+        .as_str()
+        .map_or(0, |d| d.chars().count());
+    if !(1..=128).contains(&chars) {
+        return Some((
+            "InvalidArgument".into(),
+            format!("Parameter DetailType is not valid: {chars} characters, 1 to 128 allowed"),
+        ));
+    }
+    let id = entry_delivery_id(entry)?;
+    answers.lock().unwrap().get(&id).cloned()
+}
+
 async fn proxy(
     upstream: SocketAddr,
-    refuse: Arc<HashSet<String>>,
+    answers: Answers,
     recorded: Arc<Mutex<Vec<Vec<Value>>>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -286,14 +341,14 @@ async fn proxy(
     let mut request: Value = serde_json::from_slice(&body).unwrap();
     let entries = request["Entries"].as_array().cloned().unwrap_or_default();
     recorded.lock().unwrap().push(entries.clone());
-    let refused = |e: &Value| {
-        let detail: Value =
-            serde_json::from_str(e["Detail"].as_str().unwrap_or("{}")).unwrap_or_default();
-        detail["deliveryId"]
-            .as_str()
-            .is_some_and(|id| refuse.contains(id))
-    };
-    let passed: Vec<Value> = entries.iter().filter(|e| !refused(e)).cloned().collect();
+    let refused: Vec<Option<(String, String)>> =
+        entries.iter().map(|e| refusal(&answers, e)).collect();
+    let passed: Vec<Value> = entries
+        .iter()
+        .zip(&refused)
+        .filter(|(_, r)| r.is_none())
+        .map(|(e, _)| e.clone())
+        .collect();
     let mut answered = Vec::new();
     let mut failed = 0;
     if !passed.is_empty() {
@@ -307,15 +362,14 @@ async fn proxy(
         answered = answer["Entries"].as_array().cloned().unwrap_or_default();
     }
     let mut answered = answered.into_iter();
-    let merged: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            if refused(e) {
+    let merged: Vec<Value> = refused
+        .into_iter()
+        .map(|r| match r {
+            Some((code, message)) => {
                 failed += 1;
-                json!({"ErrorCode": "InternalFailure", "ErrorMessage": "refused by the test proxy"})
-            } else {
-                answered.next().unwrap()
+                json!({"ErrorCode": code, "ErrorMessage": message})
             }
+            None => answered.next().unwrap(),
         })
         .collect();
     let answer = json!({"FailedEntryCount": failed, "Entries": merged});
@@ -383,13 +437,36 @@ fn aws_env() -> [(&'static str, &'static str); 4] {
     ]
 }
 
-/// The replay binary, built on first use: it belongs to another package of
-/// the workspace, so cargo does not build it for these tests. Building it
-/// together with this test target gives both the same dependency features,
-/// so only the tool itself is compiled.
-pub fn replay(dynamodb: &str, eventbridge: &str, args: &[&str]) -> Command {
+/// The replay binary, with the table, the failure queue (both in moto) and
+/// the bus at `eventbridge`.
+pub fn replay(moto: &str, eventbridge: &str, args: &[&str]) -> Command {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    let binary = BINARY.get_or_init(|| {
+    let mut cmd = tool(&BINARY, "genesys-replay");
+    cmd.env("AWS_ENDPOINT_URL_DYNAMODB", moto)
+        .env("AWS_ENDPOINT_URL_SQS", moto)
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", eventbridge)
+        .args(args);
+    cmd
+}
+
+/// The redrive binary, with the queues and stacks in moto and the bus at
+/// `eventbridge`.
+pub fn redrive(moto: &str, eventbridge: &str, args: &[&str]) -> Command {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    let mut cmd = tool(&BINARY, "genesys-redrive");
+    cmd.env("AWS_ENDPOINT_URL_SQS", moto)
+        .env("AWS_ENDPOINT_URL_CLOUDFORMATION", moto)
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", eventbridge)
+        .args(args);
+    cmd
+}
+
+/// A tool's binary (package and binary named alike), built on first use: it
+/// belongs to another package of the workspace, so cargo does not build it
+/// for these tests. Building it together with this test target gives both
+/// the same dependency features, so only the tool itself is compiled.
+fn tool(built: &OnceLock<PathBuf>, name: &str) -> Command {
+    let binary = built.get_or_init(|| {
         // Without what cargo sets for a running test: build scripts that
         // watch those variables would otherwise rebuild half the tree.
         let set_for_tests = |k: &str| {
@@ -405,27 +482,17 @@ pub fn replay(dynamodb: &str, eventbridge: &str, args: &[&str]) -> Command {
         let status = std::process::Command::new(env!("CARGO"))
             .env_clear()
             .envs(std::env::vars().filter(|(k, _)| !set_for_tests(k)))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "genesys-webhook",
-                "-p",
-                "genesys-replay",
-            ])
-            .args(["--bin", "genesys-replay", "--test", "relay"])
+            .args(["build", "--quiet", "-p", "genesys-webhook", "-p", name])
+            .args(["--bin", name, "--test", env!("CARGO_CRATE_NAME")])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "genesys-replay did not build");
-        PathBuf::from(env!("CARGO_BIN_EXE_genesys-relay")).with_file_name("genesys-replay")
+        assert!(status.success(), "{name} did not build");
+        PathBuf::from(env!("CARGO_BIN_EXE_genesys-relay")).with_file_name(name)
     });
     let mut cmd = Command::new(binary);
     cmd.env_clear()
         .envs(aws_env())
-        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
-        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", eventbridge)
-        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,26 +1,28 @@
 //! `genesys-replay`: publishes recorded deliveries from the outbox table to
-//! an EventBridge bus again, exactly as the relay publishes them. For a
-//! person at a terminal; consumers deduplicate on `deliveryId`, so
-//! publishing a delivery twice is safe.
+//! an EventBridge bus again, exactly as the relay publishes them, and parks
+//! what the bus refuses for good as the relay does. For a person at a
+//! terminal; consumers deduplicate on `deliveryId`, so publishing a delivery
+//! twice is safe.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
+use genesys_replay::Progress;
 use genesys_webhook::outbox::{self, OutboxItem};
 use genesys_webhook::relay::entry::Entry;
+use genesys_webhook::relay::park::{Facts, park};
 use genesys_webhook::relay::publish::{
-    EventBridgeBus, MAX_REQUEST_BYTES, Published, Timeouts, publish,
+    EventBridgeBus, MAX_REQUEST_BYTES, Published, SqsQueue, Timeouts, publish,
 };
 use genesys_webhook::secrets::is_integration_name;
 
 const USAGE: &str = "\
 usage: genesys-replay --table TABLE --bus BUS [--source SOURCE]
+                      [--failure-queue URL]
                       ([--integration NAME] --id ID [--id ID ...]
                        | --from RFC3339 --to RFC3339)
                       [--dry-run]
@@ -28,8 +30,11 @@ usage: genesys-replay --table TABLE --bus BUS [--source SOURCE]
 Publishes recorded deliveries to BUS again, as the relay does: by delivery
 id (GetItem), or every delivery received from --from to --to inclusive (a
 Scan of the table). Where the deployment serves several integrations, name
-the one the ids were delivered to with --integration. --dry-run lists what
-would be published.
+the one the ids were delivered to with --integration. An entry the bus
+refuses for good is parked on the failure queue with EventBridge's code and
+message, as the relay parks it; without --failure-queue it counts as failed.
+--dry-run lists what would be published. Exits 1 if anything failed or an id
+was not found.
 Endpoints and credentials come from the usual AWS settings.";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -45,6 +50,7 @@ struct Args {
     table: String,
     bus: String,
     source: String,
+    failure_queue: Option<String>,
     selection: Selection,
     dry_run: bool,
 }
@@ -53,6 +59,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut table, mut bus, mut from, mut to, mut integration) = (None, None, None, None, None);
     let mut source = "genesys-webhook".to_owned();
     let mut ids = Vec::new();
+    let mut failure_queue = None;
     let mut dry_run = false;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -60,6 +67,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--table" => table = Some(value()?),
             "--bus" => bus = Some(value()?),
             "--source" => source = value()?,
+            "--failure-queue" => failure_queue = Some(value()?),
             "--id" => ids.push(value()?),
             "--integration" => integration = Some(value()?),
             "--from" => from = Some(instant(&value()?, "--from", true)?),
@@ -90,6 +98,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         table: table.ok_or("--table is required")?,
         bus: bus.ok_or("--bus is required")?,
         source,
+        failure_queue,
         selection,
         dry_run,
     })
@@ -105,83 +114,53 @@ fn instant(text: &str, flag: &str, lower: bool) -> Result<String, String> {
 }
 
 /// Counts shown while running and at the end.
-struct Progress {
-    tty: bool,
+#[derive(Default)]
+struct Counts {
     found: usize,
     published: usize,
+    parked: usize,
+    not_found: usize,
     failed: usize,
-    last_line: Instant,
 }
 
-impl Progress {
-    fn new() -> Self {
-        Self {
-            tty: std::io::stderr().is_terminal(),
-            found: 0,
-            published: 0,
-            failed: 0,
-            last_line: Instant::now(),
-        }
-    }
-
-    fn counts(&self) -> String {
+impl Counts {
+    fn line(&self) -> String {
         format!(
-            "found {}, published {}, failed {}",
-            self.found, self.published, self.failed
+            "found {}, published {}, parked {}, not found {}, failed {}",
+            self.found, self.published, self.parked, self.not_found, self.failed
         )
-    }
-
-    /// A counter redrawn in place on a terminal; a line every few seconds
-    /// otherwise.
-    fn show(&mut self) {
-        if self.tty {
-            eprint!("\r\x1b[K{}", self.counts());
-            let _ = std::io::stderr().flush();
-        } else if self.last_line.elapsed() >= Duration::from_secs(5) {
-            eprintln!("{}", self.counts());
-            self.last_line = Instant::now();
-        }
-    }
-
-    /// A message on its own line, clear of the counter.
-    fn note(&self, message: &str) {
-        self.clear();
-        eprintln!("{message}");
-    }
-
-    fn clear(&self) {
-        if self.tty {
-            eprint!("\r\x1b[K");
-        }
     }
 }
 
 struct Replay {
     bus: EventBridgeBus,
+    failure_queue: Option<SqsQueue>,
     source: String,
     dry_run: bool,
+    counts: Counts,
     progress: Progress,
 }
 
 impl Replay {
     /// Publishes one page of items read from the table.
     async fn page(&mut self, items: Vec<HashMap<String, AttributeValue>>) {
-        let mut entries = Vec::new();
+        let mut read = Vec::new();
         for raw in items {
             let id = raw
                 .get(outbox::DELIVERY_ID)
                 .and_then(|v| v.as_s().ok())
                 .cloned()
                 .unwrap_or_default();
-            self.progress.found += 1;
+            self.counts.found += 1;
             match OutboxItem::from_sdk(raw) {
-                Ok(item) => entries.push(Entry::of(&item, &self.source)),
+                Ok(item) => read.push((Entry::of(&item, &self.source), Facts::of(&item))),
                 Err(e) => {
-                    self.progress.failed += 1;
+                    self.counts.failed += 1;
                     self.progress.note(&format!("failed: {id}: {e}"));
                 }
             }
         }
+        let (entries, facts): (Vec<Entry>, Vec<Facts>) = read.into_iter().unzip();
         if self.dry_run {
             for e in &entries {
                 println!(
@@ -192,29 +171,40 @@ impl Replay {
                 );
             }
         } else {
-            for (e, result) in entries
-                .iter()
-                .zip(publish(&self.bus, &entries, MAX_REQUEST_BYTES).await)
-            {
+            let results = publish(&self.bus, &entries, MAX_REQUEST_BYTES).await;
+            for ((e, facts), result) in entries.iter().zip(&facts).zip(results) {
                 match result {
-                    Published::Accepted => self.progress.published += 1,
-                    Published::Failed(reason) => {
-                        self.progress.failed += 1;
+                    Published::Accepted => self.counts.published += 1,
+                    Published::Retry(reason) => {
+                        self.counts.failed += 1;
                         self.progress
                             .note(&format!("failed: {}: {reason}", e.delivery_id));
                     }
-                    Published::TooLarge => {
-                        self.progress.failed += 1;
-                        self.progress.note(&format!(
-                            "failed: {}: {} bytes, larger than an event may be",
-                            e.delivery_id,
-                            e.size()
-                        ));
+                    Published::Refused(refusal) => {
+                        let why = format!("{}: {}", refusal.code, refusal.message);
+                        let parked = match &self.failure_queue {
+                            Some(queue) => park(queue, e, &refusal, facts)
+                                .await
+                                .map_err(|q| format!("{why}; the failure queue failed: {q}")),
+                            None => Err(format!("{why}; no --failure-queue to park it on")),
+                        };
+                        match parked {
+                            Ok(_) => {
+                                self.counts.parked += 1;
+                                self.progress
+                                    .note(&format!("parked: {}: {why}", e.delivery_id));
+                            }
+                            Err(reason) => {
+                                self.counts.failed += 1;
+                                self.progress
+                                    .note(&format!("failed: {}: {reason}", e.delivery_id));
+                            }
+                        }
                     }
                 }
             }
         }
-        self.progress.show();
+        self.progress.show(&self.counts.line());
     }
 }
 
@@ -231,19 +221,24 @@ async fn main() -> ExitCode {
     let table = aws_sdk_dynamodb::Client::new(&sdk);
     let mut replay = Replay {
         bus: EventBridgeBus::new(&sdk, Timeouts::default(), args.bus.clone()),
+        failure_queue: args
+            .failure_queue
+            .clone()
+            .map(|url| SqsQueue::new(&sdk, Timeouts::default(), url)),
         source: args.source.clone(),
         dry_run: args.dry_run,
-        progress: Progress::new(),
+        counts: Counts::default(),
+        progress: Progress::default(),
     };
     if let Err(e) = run(&args, &table, &mut replay).await {
         replay.progress.note(&format!("stopped: {e}"));
-        replay.progress.failed += 1;
+        replay.counts.failed += 1;
     }
-    let p = &replay.progress;
-    p.clear();
+    replay.progress.clear();
+    let c = &replay.counts;
     let dry = if args.dry_run { " (dry run)" } else { "" };
-    println!("{}{dry}", p.counts());
-    if p.failed == 0 {
+    println!("{}{dry}", c.line());
+    if c.failed == 0 && c.not_found == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -270,7 +265,7 @@ async fn run(
                 match got.item {
                     Some(item) => items.push(item),
                     None => {
-                        replay.progress.failed += 1;
+                        replay.counts.not_found += 1;
                         replay.progress.note(&format!("not found: {id}"));
                     }
                 }
@@ -311,6 +306,9 @@ mod tests {
         assert_eq!(a.selection, Selection::Keys(vec!["x".into(), "y".into()]));
         assert!(a.dry_run);
         assert_eq!(a.source, "genesys-webhook");
+        assert_eq!(a.failure_queue, None);
+        let a = args("--table t --bus b --failure-queue q --id x").unwrap();
+        assert_eq!(a.failure_queue.as_deref(), Some("q"));
         let a = args("--table t --bus b --source s --from 2026-11-24T12:00:00.5+01:00 --to 2026-11-24T12:30:59.9Z")
             .unwrap();
         assert_eq!(
