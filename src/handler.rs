@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use futures_util::future::join_all;
+
 use http::HeaderName;
 use sha2::{Digest, Sha256};
 
@@ -9,7 +11,8 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::dedup::{Record, Recorded, Store};
 use crate::envelope::{
-    self, Decoded, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_SCHEME, PartnerEvent,
+    self, Decoded, FrontDoor, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_QUEUE,
+    PARTNER_SCHEME, PartnerEvent, Queued,
 };
 use crate::error::{InvocationError, Reject, RejectCode};
 use crate::metrics::{Delivery, Metrics};
@@ -34,6 +37,8 @@ struct Report<'a> {
     scheme: &'static str,
     integration: Option<&'a str>,
     delivery_id: Option<&'a str>,
+    /// The partner queue's id of the message the delivery came in.
+    message_id: Option<&'a str>,
     outcome: Outcome,
     /// How long the store write took, when one was made.
     store_ms: Option<f64>,
@@ -85,27 +90,86 @@ impl<S: Store> Handler<S> {
             );
             return Err(InvocationError::UnknownEvent);
         };
-        let front_door = decoded.front_door();
-        let outcome = match decoded {
-            Decoded::Http(d) => self.verify_and_record(&d, now, request_id).await,
-            Decoded::Partner(p) => self.record_partner_event(&p, now, request_id).await,
-            Decoded::Refused { reject, .. } => self.report(Report {
-                request_id,
-                front_door: front_door.as_str(),
-                scheme: self.scheme_recorded(front_door),
-                integration: None,
-                delivery_id: None,
-                outcome: Outcome::Rejected(reject),
-                store_ms: None,
-                diagnosis: None,
-            }),
+        let (front_door, outcome) = match decoded {
+            Decoded::Queued(batch) => return self.record_batch(batch, now, request_id).await,
+            Decoded::Http(d) => (
+                d.front_door,
+                self.verify_and_record(&d, now, request_id).await,
+            ),
+            Decoded::Partner(p) => {
+                let door = FrontDoor::EventBridge;
+                let outcome = self.record_partner_event(&p, door.as_str(), None, now, request_id);
+                (door, outcome.await)
+            }
+            Decoded::Refused { front_door, reject } => {
+                let scheme = self.scheme_recorded(front_door);
+                let outcome = self.refused(front_door.as_str(), scheme, None, reject, request_id);
+                (front_door, outcome)
+            }
         };
         respond::reply(front_door, outcome, self.retry_after_seconds)
     }
 
-    fn scheme_recorded(&self, door: envelope::FrontDoor) -> &'static str {
+    /// Records each message of a partner queue batch, all at once so a slow
+    /// store costs one store timeout rather than one per message, and lists
+    /// those not acknowledged. A message that cannot be named fails the whole
+    /// batch: nothing in it is acknowledged.
+    async fn record_batch(
+        &self,
+        batch: Result<Vec<Queued>, Reject>,
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Result<Reply, InvocationError> {
+        let batch = batch.map_err(|reject| {
+            self.refused(PARTNER_QUEUE, PARTNER_SCHEME, None, reject, request_id);
+            InvocationError::PartnerRefused(reject)
+        })?;
+        let outcomes = join_all(batch.iter().map(|q| async move {
+            let message_id = Some(q.message_id.as_str());
+            match &q.event {
+                Ok(event) => {
+                    self.record_partner_event(event, PARTNER_QUEUE, message_id, now, request_id)
+                        .await
+                }
+                Err(reject) => self.refused(
+                    PARTNER_QUEUE,
+                    PARTNER_SCHEME,
+                    message_id,
+                    *reject,
+                    request_id,
+                ),
+            }
+        }))
+        .await;
+        let ids = batch.iter().map(|q| q.message_id.as_str());
+        Ok(respond::batch(ids.zip(&outcomes)))
+    }
+
+    /// The line and outcome of an event refused before it was verified.
+    fn refused(
+        &self,
+        front_door: &'static str,
+        scheme: &'static str,
+        message_id: Option<&str>,
+        reject: Reject,
+        request_id: Option<&str>,
+    ) -> Outcome {
+        self.report(Report {
+            request_id,
+            front_door,
+            scheme,
+            integration: None,
+            delivery_id: None,
+            message_id,
+            outcome: Outcome::Rejected(reject),
+            store_ms: None,
+            diagnosis: None,
+        })
+    }
+
+    fn scheme_recorded(&self, door: FrontDoor) -> &'static str {
         match door {
-            envelope::FrontDoor::EventBridge => PARTNER_SCHEME,
+            FrontDoor::EventBridge => PARTNER_SCHEME,
             _ => self.keys.get().scheme_name().as_str(),
         }
     }
@@ -126,6 +190,7 @@ impl<S: Store> Handler<S> {
             scheme,
             integration,
             delivery_id: None,
+            message_id: None,
             outcome: Outcome::Rejected(reject),
             store_ms: None,
             diagnosis,
@@ -171,7 +236,7 @@ impl<S: Store> Handler<S> {
             integration,
             received_at: now,
         };
-        self.record(record, request_id).await
+        self.record(record, None, request_id).await
     }
 
     /// Logs and counts a failed read of the secret; the held keys stay.
@@ -185,20 +250,22 @@ impl<S: Store> Handler<S> {
     async fn record_partner_event(
         &self,
         event: &PartnerEvent,
+        front_door: &'static str,
+        message_id: Option<&str>,
         now: i64,
         request_id: Option<&str>,
     ) -> Outcome {
         let record = Record {
             delivery_id: &event.id,
             body: &event.detail,
-            front_door: envelope::FrontDoor::EventBridge.as_str(),
+            front_door,
             scheme: PARTNER_SCHEME,
             topic: event.topic.as_deref(),
             detail_type: Some(&event.detail_type),
             integration: None,
             received_at: now,
         };
-        self.record(record, request_id).await
+        self.record(record, message_id, request_id).await
     }
 
     /// The scheme's signed id, else the delivery-id header where the scheme
@@ -225,7 +292,12 @@ impl<S: Store> Handler<S> {
         }
     }
 
-    async fn record(&self, record: Record<'_>, request_id: Option<&str>) -> Outcome {
+    async fn record(
+        &self,
+        record: Record<'_>,
+        message_id: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Outcome {
         let started = Instant::now();
         let result = self.store.record(&record).await;
         let store_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -252,6 +324,7 @@ impl<S: Store> Handler<S> {
             scheme: record.scheme,
             integration: record.integration,
             delivery_id: Some(record.delivery_id),
+            message_id,
             outcome,
             store_ms: Some(store_ms),
             diagnosis: None,
@@ -267,6 +340,7 @@ impl<S: Store> Handler<S> {
             scheme,
             integration,
             delivery_id,
+            message_id,
             outcome,
             store_ms,
             diagnosis,
@@ -283,6 +357,7 @@ impl<S: Store> Handler<S> {
             scheme,
             integration,
             delivery_id,
+            message_id,
             outcome: &outcome,
             reason: reason.as_deref(),
             store_ms,

@@ -7,12 +7,14 @@ mod body;
 mod front_door;
 mod headers;
 mod partner;
+mod queue;
 mod source;
 
 pub use body::{body_bytes, topic};
 pub use front_door::FrontDoor;
 pub use headers::{HttpDelivery, MAX_HEADER_BYTES};
 pub use partner::{PARTNER_SCHEME, PartnerEvent};
+pub use queue::{PARTNER_QUEUE, Queued};
 pub use source::{Allowlist, Cidr};
 
 use crate::error::{Reject, RejectCode};
@@ -36,22 +38,13 @@ pub struct Limits {
 pub enum Decoded {
     Http(HttpDelivery),
     Partner(PartnerEvent),
+    /// A batch from the partner queue; `Err` when a message cannot be named.
+    Queued(Result<Vec<Queued>, Reject>),
     /// Came in by `front_door` but can never be a delivery.
     Refused {
         front_door: FrontDoor,
         reject: Reject,
     },
-}
-
-impl Decoded {
-    /// The door the answer goes back through.
-    pub fn front_door(&self) -> FrontDoor {
-        match self {
-            Self::Http(d) => d.front_door,
-            Self::Partner(_) => FrontDoor::EventBridge,
-            Self::Refused { front_door, .. } => *front_door,
-        }
-    }
 }
 
 /// Reads an invocation's bytes in one pass. `None` for events no front door
@@ -66,7 +59,9 @@ pub fn decode(event: &[u8], limits: &Limits) -> Option<Decoded> {
             reject: mismatch(),
         });
     };
-    let front_door = e.front_door()?;
+    let Some(front_door) = e.front_door() else {
+        return queue::read(e.records()?, limits).map(Decoded::Queued);
+    };
     let read = match front_door {
         FrontDoor::EventBridge => partner::read(e.partner_fields(), limits).map(Decoded::Partner),
         _ => e.into_http(front_door, limits).map(Decoded::Http),
@@ -112,7 +107,7 @@ mod tests {
         match decoded(&event, 64) {
             Decoded::Http(d) => Ok(d),
             Decoded::Refused { reject, .. } => Err(reject),
-            Decoded::Partner(_) => panic!("http delivery expected"),
+            other => panic!("http delivery expected, got {other:?}"),
         }
     }
 
@@ -150,11 +145,17 @@ mod tests {
     #[test]
     fn the_answer_goes_back_through_the_door_it_came_in_by() {
         let refused = decoded(&json!({"requestContext": {"http": {}}, "body": 5}), 64);
-        assert_eq!(refused.front_door(), FrontDoor::ApiGatewayV2);
+        assert!(matches!(
+            refused,
+            Decoded::Refused {
+                front_door: FrontDoor::ApiGatewayV2,
+                ..
+            }
+        ));
         let partner = decoded(
             &json!({"id": "e", "detail-type": "t", "source": "aws.partner/genesys.com/o", "detail": {}}),
             64,
         );
-        assert_eq!(partner.front_door(), FrontDoor::EventBridge);
+        assert!(matches!(partner, Decoded::Partner(_)));
     }
 }

@@ -322,7 +322,12 @@ async fn proxy(
     Ok(respond(200, Bytes::from(answer.to_string())))
 }
 
-async fn forward(upstream: SocketAddr, parts: &http::request::Parts, body: Bytes) -> (u16, Bytes) {
+/// Sends one request on to `upstream` and returns its status and body.
+pub async fn forward(
+    upstream: SocketAddr,
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> (u16, Bytes) {
     let stream = TcpStream::connect(upstream).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -345,7 +350,7 @@ async fn forward(upstream: SocketAddr, parts: &http::request::Parts, body: Bytes
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
-fn respond(status: u16, body: Bytes) -> Response<Full<Bytes>> {
+pub fn respond(status: u16, body: Bytes) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/x-amz-json-1.1")
