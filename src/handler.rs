@@ -11,8 +11,8 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::dedup::{Record, Recorded, Store};
 use crate::envelope::{
-    self, Decoded, FrontDoor, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_QUEUE,
-    PARTNER_SCHEME, PartnerEvent, Queued,
+    self, Decoded, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_QUEUE, PARTNER_SCHEME,
+    PartnerEvent, Queued, Read,
 };
 use crate::error::{InvocationError, Reject, RejectCode};
 use crate::metrics::{Delivery, Metrics};
@@ -83,28 +83,27 @@ impl<S: Store> Handler<S> {
         now: i64,
         request_id: Option<&str>,
     ) -> Result<Reply, InvocationError> {
-        let Some(decoded) = envelope::decode(event, &self.limits) else {
-            tracing::warn!(
-                outcome = "invocation_error",
-                "event is not from any front door"
-            );
-            return Err(InvocationError::UnknownEvent);
-        };
-        let (front_door, outcome) = match decoded {
-            Decoded::Queued(batch) => return self.record_batch(batch, now, request_id).await,
-            Decoded::Http(d) => (
-                d.front_door,
-                self.verify_and_record(&d, now, request_id).await,
-            ),
-            Decoded::Partner(p) => {
-                let door = FrontDoor::EventBridge;
-                let outcome = self.record_partner_event(&p, door.as_str(), None, now, request_id);
-                (door, outcome.await)
+        let decoded = match envelope::read(event, &self.limits) {
+            Some(Read::One(decoded)) => decoded,
+            Some(Read::Batch(batch)) => return self.record_batch(batch, now, request_id).await,
+            None => {
+                tracing::warn!(
+                    outcome = "invocation_error",
+                    "event is not from any front door"
+                );
+                return Err(InvocationError::UnknownEvent);
             }
-            Decoded::Refused { front_door, reject } => {
+        };
+        let front_door = decoded.front_door();
+        let outcome = match decoded {
+            Decoded::Http(d) => self.verify_and_record(&d, now, request_id).await,
+            Decoded::Partner(p) => {
+                self.record_partner_event(&p, front_door.as_str(), None, now, request_id)
+                    .await
+            }
+            Decoded::Refused { reject, .. } => {
                 let scheme = self.scheme_recorded(front_door);
-                let outcome = self.refused(front_door.as_str(), scheme, None, reject, request_id);
-                (front_door, outcome)
+                self.refused(front_door.as_str(), scheme, None, reject, request_id)
             }
         };
         respond::reply(front_door, outcome, self.retry_after_seconds)
@@ -167,9 +166,9 @@ impl<S: Store> Handler<S> {
         })
     }
 
-    fn scheme_recorded(&self, door: FrontDoor) -> &'static str {
+    fn scheme_recorded(&self, door: envelope::FrontDoor) -> &'static str {
         match door {
-            FrontDoor::EventBridge => PARTNER_SCHEME,
+            envelope::FrontDoor::EventBridge => PARTNER_SCHEME,
             _ => self.keys.get().scheme_name().as_str(),
         }
     }

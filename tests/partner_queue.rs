@@ -20,15 +20,11 @@ use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::handler::Handler;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use support::bus::{forward, respond};
+use support::bus::{LocalServer, forward, respond, serve_http};
 use support::runtime_api::{RuntimeApi, function, output};
 use support::{LocalDynamo, TIMEOUTS, dynamo_handler, sdk_config};
-use tokio::net::TcpListener;
 
 const FOREIGN: &str = "aws.partner/genesys.com.evil/cloud/x/y";
 
@@ -148,7 +144,7 @@ async fn every_message_whose_store_write_failed_is_listed() {
     );
 
     db.create_table("deliveries").await;
-    let proxy = FailingWrites::start(&db.endpoint, &["e-fail"]).await;
+    let proxy = failing_writes(&db.endpoint, &["e-fail"]).await;
     let h = dynamo_handler(&proxy.endpoint, 86_400, TIMEOUTS).await;
     let event = batch(&[
         (
@@ -172,37 +168,10 @@ async fn every_message_whose_store_write_failed_is_listed() {
 
 /// A proxy in front of moto's DynamoDB that answers a `PutItem` naming one of
 /// the given delivery ids with a 500, and passes everything else on.
-struct FailingWrites {
-    endpoint: String,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl FailingWrites {
-    async fn start(upstream: &str, fail: &[&str]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().unwrap();
-        let fail: Arc<HashSet<String>> = Arc::new(fail.iter().map(|s| s.to_string()).collect());
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let fail = fail.clone();
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(move |req| fail_or_forward(upstream, fail.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self { endpoint, server }
-    }
-}
-
-impl Drop for FailingWrites {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+async fn failing_writes(upstream: &str, fail: &[&str]) -> LocalServer {
+    let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().unwrap();
+    let fail: Arc<HashSet<String>> = Arc::new(fail.iter().map(|s| s.to_string()).collect());
+    serve_http(move |req| fail_or_forward(upstream, fail.clone(), req)).await
 }
 
 async fn fail_or_forward(

@@ -38,8 +38,6 @@ pub struct Limits {
 pub enum Decoded {
     Http(HttpDelivery),
     Partner(PartnerEvent),
-    /// A batch from the partner queue; `Err` when a message cannot be named.
-    Queued(Result<Vec<Queued>, Reject>),
     /// Came in by `front_door` but can never be a delivery.
     Refused {
         front_door: FrontDoor,
@@ -47,26 +45,56 @@ pub enum Decoded {
     },
 }
 
+impl Decoded {
+    /// The door the answer goes back through.
+    pub fn front_door(&self) -> FrontDoor {
+        match self {
+            Self::Http(d) => d.front_door,
+            Self::Partner(_) => FrontDoor::EventBridge,
+            Self::Refused { front_door, .. } => *front_door,
+        }
+    }
+}
+
+/// One invocation: a single event, or a batch from the partner queue.
+#[derive(Debug, Clone)]
+pub enum Read {
+    One(Decoded),
+    /// `Err` when a message cannot be named, so no answer could list it.
+    Batch(Result<Vec<Queued>, Reject>),
+}
+
+/// A single event, as [`read`] reads it; `None` for a batch too.
+pub fn decode(event: &[u8], limits: &Limits) -> Option<Decoded> {
+    match read(event, limits)? {
+        Read::One(decoded) => Some(decoded),
+        Read::Batch(_) => None,
+    }
+}
+
 /// Reads an invocation's bytes in one pass. `None` for events no front door
 /// sends, including anything that is not JSON.
-pub fn decode(event: &[u8], limits: &Limits) -> Option<Decoded> {
+pub fn read(event: &[u8], limits: &Limits) -> Option<Read> {
     let Ok(e) = serde_json::from_slice::<Typed<'_>>(event) else {
         let front_door = serde_json::from_slice::<Shape<'_>>(event)
             .ok()?
             .front_door()?;
-        return Some(Decoded::Refused {
+        return Some(Read::One(Decoded::Refused {
             front_door,
             reject: mismatch(),
-        });
+        }));
     };
     let Some(front_door) = e.front_door() else {
-        return queue::read(e.records()?, limits).map(Decoded::Queued);
+        return queue::read(e.records()?, limits).map(Read::Batch);
     };
     let read = match front_door {
         FrontDoor::EventBridge => partner::read(e.partner_fields(), limits).map(Decoded::Partner),
         _ => e.into_http(front_door, limits).map(Decoded::Http),
     };
-    Some(read.unwrap_or_else(|reject| Decoded::Refused { front_door, reject }))
+    Some(Read::One(read.unwrap_or_else(|reject| Decoded::Refused {
+        front_door,
+        reject,
+    })))
 }
 
 fn mismatch() -> Reject {
@@ -107,7 +135,7 @@ mod tests {
         match decoded(&event, 64) {
             Decoded::Http(d) => Ok(d),
             Decoded::Refused { reject, .. } => Err(reject),
-            other => panic!("http delivery expected, got {other:?}"),
+            Decoded::Partner(_) => panic!("http delivery expected"),
         }
     }
 
@@ -145,17 +173,11 @@ mod tests {
     #[test]
     fn the_answer_goes_back_through_the_door_it_came_in_by() {
         let refused = decoded(&json!({"requestContext": {"http": {}}, "body": 5}), 64);
-        assert!(matches!(
-            refused,
-            Decoded::Refused {
-                front_door: FrontDoor::ApiGatewayV2,
-                ..
-            }
-        ));
+        assert_eq!(refused.front_door(), FrontDoor::ApiGatewayV2);
         let partner = decoded(
             &json!({"id": "e", "detail-type": "t", "source": "aws.partner/genesys.com/o", "detail": {}}),
             64,
         );
-        assert!(matches!(partner, Decoded::Partner(_)));
+        assert_eq!(partner.front_door(), FrontDoor::EventBridge);
     }
 }

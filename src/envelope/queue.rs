@@ -75,8 +75,8 @@ fn event_in(body: Option<&RawValue>, limits: &Limits) -> Result<PartnerEvent, Re
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{decoded, limits};
-    use super::super::{Decoded, decode};
+    use super::super::tests::limits;
+    use super::super::{Read, read as read_event};
     use super::*;
     use serde_json::{Value, json};
 
@@ -95,9 +95,13 @@ mod tests {
         json!({ "Records": records })
     }
 
+    fn read_batch(event: &Value, max_body_bytes: usize) -> Option<Read> {
+        read_event(event.to_string().as_bytes(), &limits(max_body_bytes))
+    }
+
     fn batch(event: &Value, max_body_bytes: usize) -> Vec<Queued> {
-        match decoded(event, max_body_bytes) {
-            Decoded::Queued(Ok(batch)) => batch,
+        match read_batch(event, max_body_bytes) {
+            Some(Read::Batch(Ok(batch))) => batch,
             other => panic!("a queued batch expected, got {other:?}"),
         }
     }
@@ -171,7 +175,7 @@ mod tests {
         ))]);
         for id in [json!(null), json!(""), json!(7)] {
             event["Records"][0]["messageId"] = id.clone();
-            let Decoded::Queued(Err(reject)) = decoded(&event, 64) else {
+            let Some(Read::Batch(Err(reject))) = read_batch(&event, 64) else {
                 panic!("a refused batch expected for messageId {id}")
             };
             assert_eq!(reject.code, RejectCode::Malformed);
@@ -190,11 +194,8 @@ mod tests {
             json!({"Records": [{"eventSource": 5, "body": "x"}]}),
             mixed,
         ] {
-            assert!(
-                decode(event.to_string().as_bytes(), &limits(64)).is_none(),
-                "{event}"
-            );
+            assert!(read_batch(&event, 64).is_none(), "{event}");
         }
-        assert!(matches!(decoded(&one, 64), Decoded::Queued(Ok(_))));
+        assert!(matches!(read_batch(&one, 64), Some(Read::Batch(Ok(_)))));
     }
 }

@@ -350,6 +350,39 @@ pub async fn forward(
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
+/// An HTTP/1 server on a free local port, stopped when dropped.
+pub struct LocalServer {
+    pub endpoint: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Serves every request with `handle`.
+pub async fn serve_http<F, Fut>(handle: F) -> LocalServer
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service_fn(handle.clone());
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    LocalServer { endpoint, server }
+}
+
 pub fn respond(status: u16, body: Bytes) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
