@@ -21,6 +21,11 @@ use crate::respond::{self, Reply};
 use crate::verify::diagnose::{self, Diagnosis};
 use crate::verify::{LiveKeyring, Refresh, Scheme};
 
+/// Store writes in flight at once for a partner queue batch: the template's
+/// `BatchSize`. A larger batch, which only a direct invoke can send, is
+/// written this many at a time.
+const WRITES_AT_ONCE: usize = 10;
+
 pub struct Handler<S> {
     keys: LiveKeyring,
     store: S,
@@ -109,9 +114,9 @@ impl<S: Store> Handler<S> {
         respond::reply(front_door, outcome, self.retry_after_seconds)
     }
 
-    /// Records each message of a partner queue batch, all at once so a slow
-    /// store costs one store timeout rather than one per message, and lists
-    /// those not acknowledged. A message that cannot be named fails the whole
+    /// Records each message of a partner queue batch, the mapping's batch at
+    /// once so a slow store costs one store timeout rather than one per
+    /// message, and lists those not acknowledged. A message that cannot be named fails the whole
     /// batch: nothing in it is acknowledged.
     async fn record_batch(
         &self,
@@ -123,25 +128,30 @@ impl<S: Store> Handler<S> {
             self.refused(PARTNER_QUEUE, PARTNER_SCHEME, None, reject, request_id);
             InvocationError::PartnerRefused(reject)
         })?;
-        let outcomes = join_all(batch.iter().map(|q| async move {
-            let message_id = Some(q.message_id.as_str());
-            match &q.event {
-                Ok(event) => {
-                    self.record_partner_event(event, PARTNER_QUEUE, message_id, now, request_id)
-                        .await
-                }
-                Err(reject) => self.refused(
-                    PARTNER_QUEUE,
-                    PARTNER_SCHEME,
-                    message_id,
-                    *reject,
-                    request_id,
-                ),
-            }
-        }))
-        .await;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(WRITES_AT_ONCE) {
+            let writes = chunk.iter().map(|q| self.record_queued(q, now, request_id));
+            outcomes.extend(join_all(writes).await);
+        }
         let ids = batch.iter().map(|q| q.message_id.as_str());
         Ok(respond::batch(ids.zip(&outcomes)))
+    }
+
+    async fn record_queued(&self, queued: &Queued, now: i64, request_id: Option<&str>) -> Outcome {
+        let message_id = Some(queued.message_id.as_str());
+        match &queued.event {
+            Ok(event) => {
+                self.record_partner_event(event, PARTNER_QUEUE, message_id, now, request_id)
+                    .await
+            }
+            Err(reject) => self.refused(
+                PARTNER_QUEUE,
+                PARTNER_SCHEME,
+                message_id,
+                *reject,
+                request_id,
+            ),
+        }
     }
 
     /// The line and outcome of an event refused before it was verified.

@@ -360,3 +360,21 @@ async fn the_eventbridge_door_refuses_into_an_invocation_error_except_a_foreign_
     let log = output(child).await;
     assert_eq!(db.count("deliveries").await, 1, "{log}");
 }
+
+#[tokio::test]
+async fn a_batch_larger_than_the_mapping_sends_is_written_whole() {
+    support::captured_logs();
+    let h = sample::memory_handler(genesys_webhook::verify::SchemeName::Genesys, &[]);
+    let ids: Vec<String> = (0..25).map(|i| format!("m-{i}")).collect();
+    let messages: Vec<(&str, String)> = ids
+        .iter()
+        .map(|m| {
+            let body = partner_event(&format!("e{m}"), sample::PARTNER_SOURCE, "{}");
+            (m.as_str(), body)
+        })
+        .collect();
+    let reply = h.handle_at(batch(&messages).to_string(), now()).await;
+    let reply = serde_json::to_value(reply.unwrap()).unwrap();
+    assert!(listed(&reply).is_empty(), "{reply}");
+    assert_eq!(h.store().len(), 25);
+}
