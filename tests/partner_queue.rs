@@ -18,11 +18,11 @@ use genesys_sign as sample;
 use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::handler::Handler;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Value, json};
-use support::bus::{LocalServer, forward, respond, serve_http};
+use support::bus::{LocalServer, aws_request, forward, respond, serve_http};
 use support::runtime_api::{RuntimeApi, function, output};
 use support::{LocalDynamo, TIMEOUTS, dynamo_handler, sdk_config};
 
@@ -179,12 +179,7 @@ async fn fail_or_forward(
     fail: Arc<HashSet<String>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    let put = parts
-        .headers
-        .get("x-amz-target")
-        .is_some_and(|t| t == "DynamoDB_20120810.PutItem");
+    let (parts, body, put) = aws_request(req, "DynamoDB_20120810.PutItem").await;
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
     let id = request["Item"]["pk"]["S"].as_str().unwrap_or_default();
     if put && fail.contains(id) {

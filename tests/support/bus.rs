@@ -350,6 +350,21 @@ pub async fn forward(
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
+/// A request's parts and whole body, and whether it calls the AWS JSON
+/// operation `target` (its `X-Amz-Target`).
+pub async fn aws_request(
+    req: Request<Incoming>,
+    target: &str,
+) -> (http::request::Parts, Bytes, bool) {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let calls = parts
+        .headers
+        .get("x-amz-target")
+        .is_some_and(|t| t == target);
+    (parts, body, calls)
+}
+
 /// An HTTP/1 server on a free local port, stopped when dropped.
 pub struct LocalServer {
     pub endpoint: String,
