@@ -4,8 +4,9 @@
 Starts moto's DynamoDB server on 127.0.0.1, creates the table, then for each
 signature scheme runs the function under `cargo lambda watch` bound to
 127.0.0.1 and invokes that scheme's samples (re-signed at the current time, so
-timestamped schemes are inside their tolerance). Sends one event twice to show
-the duplicate. Then relays what was recorded: reads the table's stream, hands
+timestamped schemes are inside their tolerance), Genesys's partner event sample
+on the EventBridge door and as the partner queue hands it over. Sends one event
+twice to show the duplicate. Then relays what was recorded: reads the table's stream, hands
 its records to the relay under `cargo lambda watch` as a stream mapping would,
 and prints what arrived on the bus through a rule to a local queue. Stops
 everything it started. Exits 1 if any answer differs from the expected one, or
@@ -27,6 +28,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = "genesys-webhook-local"
 GENESYS_SAMPLE = "eventbridge-user-presence.json"
+# The same event as the partner queue hands it over; its answer lists no message.
+QUEUED_SAMPLE = "sqs-partner-user-presence.json"
 SECRETS = {
     "standard-webhooks": "whsec_Z2VuZXN5cy13ZWJob29rLXRlc3Qtc2VjcmV0",
 }
@@ -111,6 +114,9 @@ def invoke(port: int, event: dict) -> str:
         return f"? {answer!r}"
     if "errorType" in answer:
         return f"error:{answer['errorType']}"
+    if isinstance(answer.get("batchItemFailures"), list):
+        listed = [f.get("itemIdentifier") for f in answer["batchItemFailures"]]
+        return "acknowledged" if not listed else "listed " + ",".join(map(str, listed))
     body = answer
     if isinstance(answer.get("body"), str):
         body = json.loads(answer["body"])
@@ -166,14 +172,16 @@ def main() -> int:
     sign = os.path.join(ROOT, "target", "debug", "genesys-sign")
     rows = catalog(sign)
     rows.append({"file": GENESYS_SAMPLE, "door": "eventbridge", "scheme": "genesys", "expect": "accepted"})
+    rows.append({"file": QUEUED_SAMPLE, "door": "partner-queue", "scheme": "genesys", "expect": "acknowledged"})
     dynamodb, endpoint = start_dynamodb()
     try:
         create_table(endpoint)
         with tempfile.TemporaryDirectory() as events_dir:
             subprocess.run([sign, "events", events_dir, "--at", str(int(time.time()))], check=True)
-            with open(os.path.join(ROOT, "events", GENESYS_SAMPLE)) as src, \
-                    open(os.path.join(events_dir, GENESYS_SAMPLE), "w") as dst:
-                dst.write(src.read())
+            for name in (GENESYS_SAMPLE, QUEUED_SAMPLE):
+                with open(os.path.join(ROOT, "events", name)) as src, \
+                        open(os.path.join(events_dir, name), "w") as dst:
+                    dst.write(src.read())
             results = []
             for scheme in ["genesys", "open-messaging", "timestamped", "standard-webhooks"]:
                 mine = [r for r in rows if r["scheme"] == scheme]

@@ -76,14 +76,21 @@ impl ConfigError {
     }
 }
 
-/// An invocation that is not a delivery at all, or a partner event whose store
-/// write failed: the runtime reports it and Lambda's own retry applies.
+/// An invocation that is not a delivery at all, or a partner event that was
+/// not recorded: the runtime reports it, so the whole event goes back to
+/// Lambda's retries and then its on-failure destination.
 #[derive(Debug, Error)]
 pub enum InvocationError {
+    /// No retry helps.
     #[error("unrecognised event: not a shape any front door sends")]
     UnknownEvent,
+    /// A retry helps once the store is back.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No retry helps; the error keeps the whole event for a person to see
+    /// in the failure queue instead of letting it vanish.
+    #[error("partner event refused: {0}")]
+    PartnerRefused(Reject),
 }
 
 impl From<InvocationError> for lambda_runtime::Diagnostic {
@@ -91,6 +98,7 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
         let error_type = match e {
             InvocationError::UnknownEvent => "UnknownEvent",
             InvocationError::Store(_) => "StoreUnavailable",
+            InvocationError::PartnerRefused(_) => "PartnerEventRefused",
         };
         Self {
             error_type: error_type.into(),

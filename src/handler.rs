@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use futures_util::future::join_all;
+
 use http::HeaderName;
 use sha2::{Digest, Sha256};
 
@@ -9,7 +11,8 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::dedup::{Record, Recorded, Store};
 use crate::envelope::{
-    self, Decoded, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_SCHEME, PartnerEvent,
+    self, Decoded, HttpDelivery, Limits, MAX_DELIVERY_ID_BYTES, PARTNER_QUEUE, PARTNER_SCHEME,
+    PartnerEvent, Queued, Read,
 };
 use crate::error::{InvocationError, Reject, RejectCode};
 use crate::metrics::{Delivery, Metrics};
@@ -17,6 +20,11 @@ use crate::outcome::Outcome;
 use crate::respond::{self, Reply};
 use crate::verify::diagnose::{self, Diagnosis};
 use crate::verify::{LiveKeyring, Refresh, Scheme};
+
+/// Store writes in flight at once for a partner queue batch: the template's
+/// `BatchSize`. A larger batch, which only a direct invoke can send, is
+/// written this many at a time.
+const WRITES_AT_ONCE: usize = 10;
 
 pub struct Handler<S> {
     keys: LiveKeyring,
@@ -34,6 +42,8 @@ struct Report<'a> {
     scheme: &'static str,
     integration: Option<&'a str>,
     delivery_id: Option<&'a str>,
+    /// The partner queue's id of the message the delivery came in.
+    message_id: Option<&'a str>,
     outcome: Outcome,
     /// How long the store write took, when one was made.
     store_ms: Option<f64>,
@@ -78,29 +88,92 @@ impl<S: Store> Handler<S> {
         now: i64,
         request_id: Option<&str>,
     ) -> Result<Reply, InvocationError> {
-        let Some(decoded) = envelope::decode(event, &self.limits) else {
-            tracing::warn!(
-                outcome = "invocation_error",
-                "event is not from any front door"
-            );
-            return Err(InvocationError::UnknownEvent);
+        let decoded = match envelope::read(event, &self.limits) {
+            Some(Read::One(decoded)) => decoded,
+            Some(Read::Batch(batch)) => return self.record_batch(batch, now, request_id).await,
+            None => {
+                tracing::warn!(
+                    outcome = "invocation_error",
+                    "event is not from any front door"
+                );
+                return Err(InvocationError::UnknownEvent);
+            }
         };
         let front_door = decoded.front_door();
         let outcome = match decoded {
             Decoded::Http(d) => self.verify_and_record(&d, now, request_id).await,
-            Decoded::Partner(p) => self.record_partner_event(&p, now, request_id).await,
-            Decoded::Refused { reject, .. } => self.report(Report {
-                request_id,
-                front_door: front_door.as_str(),
-                scheme: self.scheme_recorded(front_door),
-                integration: None,
-                delivery_id: None,
-                outcome: Outcome::Rejected(reject),
-                store_ms: None,
-                diagnosis: None,
-            }),
+            Decoded::Partner(p) => {
+                self.record_partner_event(&p, front_door.as_str(), None, now, request_id)
+                    .await
+            }
+            Decoded::Refused { reject, .. } => {
+                let scheme = self.scheme_recorded(front_door);
+                self.refused(front_door.as_str(), scheme, None, reject, request_id)
+            }
         };
         respond::reply(front_door, outcome, self.retry_after_seconds)
+    }
+
+    /// Records each message of a partner queue batch, the mapping's batch at
+    /// once so a slow store costs one store timeout rather than one per
+    /// message, and lists those not acknowledged. A message that cannot be named fails the whole
+    /// batch: nothing in it is acknowledged.
+    async fn record_batch(
+        &self,
+        batch: Result<Vec<Queued>, Reject>,
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Result<Reply, InvocationError> {
+        let batch = batch.map_err(|reject| {
+            self.refused(PARTNER_QUEUE, PARTNER_SCHEME, None, reject, request_id);
+            InvocationError::PartnerRefused(reject)
+        })?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(WRITES_AT_ONCE) {
+            let writes = chunk.iter().map(|q| self.record_queued(q, now, request_id));
+            outcomes.extend(join_all(writes).await);
+        }
+        let ids = batch.iter().map(|q| q.message_id.as_str());
+        Ok(respond::batch(ids.zip(&outcomes)))
+    }
+
+    async fn record_queued(&self, queued: &Queued, now: i64, request_id: Option<&str>) -> Outcome {
+        let message_id = Some(queued.message_id.as_str());
+        match &queued.event {
+            Ok(event) => {
+                self.record_partner_event(event, PARTNER_QUEUE, message_id, now, request_id)
+                    .await
+            }
+            Err(reject) => self.refused(
+                PARTNER_QUEUE,
+                PARTNER_SCHEME,
+                message_id,
+                *reject,
+                request_id,
+            ),
+        }
+    }
+
+    /// The line and outcome of an event refused before it was verified.
+    fn refused(
+        &self,
+        front_door: &'static str,
+        scheme: &'static str,
+        message_id: Option<&str>,
+        reject: Reject,
+        request_id: Option<&str>,
+    ) -> Outcome {
+        self.report(Report {
+            request_id,
+            front_door,
+            scheme,
+            integration: None,
+            delivery_id: None,
+            message_id,
+            outcome: Outcome::Rejected(reject),
+            store_ms: None,
+            diagnosis: None,
+        })
     }
 
     fn scheme_recorded(&self, door: envelope::FrontDoor) -> &'static str {
@@ -126,6 +199,7 @@ impl<S: Store> Handler<S> {
             scheme,
             integration,
             delivery_id: None,
+            message_id: None,
             outcome: Outcome::Rejected(reject),
             store_ms: None,
             diagnosis,
@@ -177,7 +251,7 @@ impl<S: Store> Handler<S> {
             integration,
             received_at: now,
         };
-        self.record(record, request_id).await
+        self.record(record, None, request_id).await
     }
 
     /// Logs and counts a failed read of the secret; the held keys stay.
@@ -191,20 +265,22 @@ impl<S: Store> Handler<S> {
     async fn record_partner_event(
         &self,
         event: &PartnerEvent,
+        front_door: &'static str,
+        message_id: Option<&str>,
         now: i64,
         request_id: Option<&str>,
     ) -> Outcome {
         let record = Record {
             delivery_id: &event.id,
             body: &event.detail,
-            front_door: envelope::FrontDoor::EventBridge.as_str(),
+            front_door,
             scheme: PARTNER_SCHEME,
             topic: event.topic.as_deref(),
             detail_type: Some(&event.detail_type),
             integration: None,
             received_at: now,
         };
-        self.record(record, request_id).await
+        self.record(record, message_id, request_id).await
     }
 
     /// The scheme's signed id, else the delivery-id header where the scheme
@@ -231,7 +307,12 @@ impl<S: Store> Handler<S> {
         }
     }
 
-    async fn record(&self, record: Record<'_>, request_id: Option<&str>) -> Outcome {
+    async fn record(
+        &self,
+        record: Record<'_>,
+        message_id: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Outcome {
         let started = Instant::now();
         let result = self.store.record(&record).await;
         let store_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -258,6 +339,7 @@ impl<S: Store> Handler<S> {
             scheme: record.scheme,
             integration: record.integration,
             delivery_id: Some(record.delivery_id),
+            message_id,
             outcome,
             store_ms: Some(store_ms),
             diagnosis: None,
@@ -273,6 +355,7 @@ impl<S: Store> Handler<S> {
             scheme,
             integration,
             delivery_id,
+            message_id,
             outcome,
             store_ms,
             diagnosis,
@@ -289,6 +372,7 @@ impl<S: Store> Handler<S> {
             scheme,
             integration,
             delivery_id,
+            message_id,
             outcome: &outcome,
             reason: reason.as_deref(),
             store_ms,

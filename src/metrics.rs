@@ -19,6 +19,8 @@ pub struct Delivery<'a> {
     pub scheme: &'a str,
     pub integration: Option<&'a str>,
     pub delivery_id: Option<&'a str>,
+    /// The partner queue's message id, to find the message a line is about.
+    pub message_id: Option<&'a str>,
     pub outcome: &'a Outcome,
     /// Why a delivery was refused or not stored, diagnosis included.
     pub reason: Option<&'a str>,
@@ -95,6 +97,7 @@ impl Metrics {
             ("scheme", Some(d.scheme)),
             ("integration", d.integration),
             ("delivery_id", d.delivery_id),
+            ("message_id", d.message_id),
             ("outcome", Some(d.outcome.label())),
             ("reason", d.reason),
         ];
@@ -150,6 +153,7 @@ mod tests {
             scheme: "genesys",
             integration: None,
             delivery_id: Some(UUID),
+            message_id: None,
             outcome,
             reason: None,
             store_ms,

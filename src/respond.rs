@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::envelope::FrontDoor;
-use crate::error::InvocationError;
+use crate::error::{InvocationError, Reject, RejectCode};
 use crate::outcome::Outcome;
 
 /// The status and JSON body an outcome is answered with.
@@ -32,6 +32,57 @@ pub enum Reply {
     ApiGatewayV2(ApiGatewayV2httpResponse),
     Alb(AlbTargetGroupResponse),
     Partner(serde_json::Value),
+    /// The partner queue's batch answer: the messages to leave on the queue.
+    Batch(BatchResponse),
+}
+
+/// An SQS partial batch response.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+/// Whether a partner event's outcome may be acknowledged: recorded now or
+/// before, or refused for a source this deployment never accepts. Anything
+/// else stays with the sender, so it is retried and then kept whole in the
+/// failure queue.
+fn acknowledged(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Accepted { .. } | Outcome::Duplicate { .. } => true,
+        Outcome::Rejected(r) => refusal_acknowledged(r),
+        Outcome::StoreUnavailable(_) => false,
+    }
+}
+
+/// The one refusal of a partner event that is final: retrying a foreign
+/// source's event cannot make it one this deployment accepts.
+fn refusal_acknowledged(reject: &Reject) -> bool {
+    reject.code == RejectCode::ForbiddenSource
+}
+
+/// The answer to a batch from the partner queue: every message not
+/// acknowledged is listed, so SQS receives it again. A batch where every
+/// message failed is answered the same way rather than as an error, so each
+/// message's fate is told by one rule and the function's error count means
+/// only a batch it could not answer.
+pub fn batch<'a>(outcomes: impl IntoIterator<Item = (&'a str, &'a Outcome)>) -> Reply {
+    let batch_item_failures = outcomes
+        .into_iter()
+        .filter(|(_, outcome)| !acknowledged(outcome))
+        .map(|(message_id, _)| BatchItemFailure {
+            item_identifier: message_id.to_owned(),
+        })
+        .collect();
+    Reply::Batch(BatchResponse {
+        batch_item_failures,
+    })
 }
 
 /// The answer for a delivery through `door`.
@@ -88,14 +139,16 @@ fn http_reply(door: FrontDoor, outcome: &Outcome, retry_after_seconds: u32) -> R
     }
 }
 
-/// The answer to a partner event. A store failure is an invocation error so
-/// that EventBridge and Lambda retry it; everything else is final.
+/// The answer to a partner event through the EventBridge door. What is not
+/// acknowledged is an invocation error, so Lambda retries it and then hands
+/// the whole event to its on-failure destination.
 fn partner_reply(outcome: Outcome) -> Result<Reply, InvocationError> {
     match outcome {
         Outcome::StoreUnavailable(e) => Err(e.into()),
-        Outcome::Rejected(r) => Ok(Reply::Partner(
+        Outcome::Rejected(r) if refusal_acknowledged(&r) => Ok(Reply::Partner(
             json!({"status": "rejected", "reason": r.code.as_str()}),
         )),
+        Outcome::Rejected(r) => Err(InvocationError::PartnerRefused(r)),
         other => Ok(Reply::Partner(status_and_body(&other).1)),
     }
 }
@@ -193,5 +246,52 @@ mod tests {
         );
         let err = partner_reply(Outcome::StoreUnavailable(StoreError("down".into())));
         assert!(matches!(err, Err(InvocationError::Store(_))));
+        for code in [RejectCode::Malformed, RejectCode::TooLarge] {
+            let err = partner_reply(Outcome::Rejected(code.because("x")));
+            assert!(
+                matches!(err, Err(InvocationError::PartnerRefused(r)) if r.code == code),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_lists_every_message_not_acknowledged() {
+        let outcomes = [
+            ("m-accepted", accepted()),
+            (
+                "m-duplicate",
+                Outcome::Duplicate {
+                    delivery_id: "d-1".into(),
+                },
+            ),
+            (
+                "m-foreign",
+                Outcome::Rejected(RejectCode::ForbiddenSource.because("x")),
+            ),
+            (
+                "m-malformed",
+                Outcome::Rejected(RejectCode::Malformed.because("x")),
+            ),
+            (
+                "m-large",
+                Outcome::Rejected(RejectCode::TooLarge.because("x")),
+            ),
+            (
+                "m-store",
+                Outcome::StoreUnavailable(StoreError("down".into())),
+            ),
+        ];
+        let v = to_json(&batch(outcomes.iter().map(|(id, o)| (*id, o))));
+        assert_eq!(
+            v,
+            json!({"batchItemFailures": [
+                {"itemIdentifier": "m-malformed"},
+                {"itemIdentifier": "m-large"},
+                {"itemIdentifier": "m-store"}
+            ]})
+        );
+        let none: [(&str, &Outcome); 0] = [];
+        assert_eq!(to_json(&batch(none)), json!({"batchItemFailures": []}));
     }
 }

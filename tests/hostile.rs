@@ -25,6 +25,9 @@ enum Want {
     Http(u16, &'static str),
     /// A partner event's rejection reason.
     Partner(&'static str),
+    /// A partner event refused into an invocation error, so Lambda's
+    /// on-failure destination keeps it whole.
+    PartnerError(&'static str),
     /// An invocation error: the event is not from any front door.
     Invocation,
     /// Not even JSON the runtime could hand over (its own error).
@@ -485,7 +488,7 @@ fn size_cases() -> Vec<Case> {
             "partner detail over the limit",
             Genesys,
             big_detail,
-            Want::Partner("payload_too_large"),
+            Want::PartnerError("payload_too_large"),
         )
         .max_body(SMALL_LIMIT),
     ]
@@ -528,7 +531,7 @@ fn partner_event_cases() -> Vec<Case> {
     let mut deep_event = event("e-deep", "aws.partner/genesys.com.evil/x");
     deep_event["detail"] = deep;
 
-    let malformed = Want::Partner("malformed_request");
+    let malformed = Want::PartnerError("malformed_request");
     cases.extend([
         Case::new(
             "partner event without id",
@@ -576,12 +579,22 @@ fn not_event_cases() -> Vec<Case> {
         ),
         ("an empty object", json!({})),
         ("an SQS batch", json!({"Records": [{"body": "x"}]})),
+        (
+            "a DynamoDB stream batch",
+            json!({"Records": [{"eventSource": "aws:dynamodb", "body": "x"}]}),
+        ),
         ("a v1 event without httpMethod", v1_without_method),
     ]
     .into_iter()
     .map(|(name, event)| Case::new(name, Genesys, event, Want::Invocation))
     .collect();
 
+    cases.push(Case::new(
+        "an SQS message without a messageId",
+        Genesys,
+        json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}),
+        Want::PartnerError("malformed_request"),
+    ));
     cases.extend([
         Case::text(
             "arrays nested a million deep",
@@ -842,6 +855,7 @@ async fn run(case: &Case) -> (Want, usize) {
     let got = match h.handle_at(event.get(), NOW).await {
         Err(InvocationError::UnknownEvent) => Want::Invocation,
         Err(InvocationError::Store(_)) => unreachable!("the memory store never fails"),
+        Err(InvocationError::PartnerRefused(r)) => Want::PartnerError(r.code.as_str()),
         Ok(reply) => {
             let v = serde_json::to_value(reply).unwrap();
             match v.get("statusCode") {

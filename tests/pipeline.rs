@@ -47,6 +47,11 @@ async fn every_file_in_events_gets_its_expected_answer() {
         }
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        if name == QUEUED_PARTNER_SAMPLE {
+            queued_sample_is_recorded_once(&event).await;
+            seen.insert(name);
+            continue;
+        }
         let (scheme, expect) = if name == GENESYS_PARTNER_SAMPLE {
             (SchemeName::Genesys, "accepted")
         } else {
@@ -69,7 +74,23 @@ async fn every_file_in_events_gets_its_expected_answer() {
     }
     let mut want: BTreeSet<String> = CATALOG.iter().map(|s| s.file.to_owned()).collect();
     want.insert(GENESYS_PARTNER_SAMPLE.to_owned());
+    want.insert(QUEUED_PARTNER_SAMPLE.to_owned());
     assert_eq!(seen, want);
+}
+
+/// Genesys's partner event sample as the partner queue hands it over.
+const QUEUED_PARTNER_SAMPLE: &str = "sqs-partner-user-presence.json";
+
+/// The queued sample is acknowledged and recorded, and acknowledged again as
+/// a duplicate without a second item.
+async fn queued_sample_is_recorded_once(event: &Value) {
+    let h = sample::memory_handler(SchemeName::Genesys, &[]);
+    for at in [SAMPLE_TIME, SAMPLE_TIME + 1] {
+        let reply = h.handle_at(event.to_string(), at).await.unwrap();
+        let reply = serde_json::to_value(reply).unwrap();
+        assert_eq!(reply, json!({"batchItemFailures": []}));
+        assert_eq!(h.store().len(), 1);
+    }
 }
 
 #[test]
@@ -511,11 +532,20 @@ async fn an_item_the_store_can_never_hold_is_final_413_not_503() {
     let event = sample::signed_event(SchemeName::Genesys, FrontDoor::ApiGatewayV2, b"{}", None, 0);
     let (status, body) = answer(&h, &event, 0).await;
     assert_eq!((status, body), (413, json!({"error": "payload_too_large"})));
+    // A partner event is never refused into the void: an invocation error on
+    // the EventBridge door, a listed message on the partner queue.
     let event = sample::partner_event("{}", "e-1", sample::PARTNER_SOURCE, 0);
-    let (_, body) = answer(&h, &event, 0).await;
+    let refused = h.handle_at(event.to_string(), 0).await;
+    assert!(
+        matches!(&refused, Err(InvocationError::PartnerRefused(r)) if r.code.as_str() == "payload_too_large"),
+        "{refused:?}"
+    );
+    let queued = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs",
+                                     "body": event.to_string()}]});
+    let reply = serde_json::to_value(h.handle_at(queued.to_string(), 0).await.unwrap()).unwrap();
     assert_eq!(
-        body,
-        json!({"status": "rejected", "reason": "payload_too_large"})
+        reply,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]})
     );
 }
 

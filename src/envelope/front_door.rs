@@ -79,6 +79,9 @@ pub(super) struct Invocation<'a, Body, Flag, Field> {
     account: Option<Field>,
     region: Option<Field>,
     resources: Option<Field>,
+    /// An SQS batch's messages, read only when no other door matches.
+    #[serde(rename = "Records")]
+    records: Option<Field>,
 }
 
 /// The whole event, read in the one pass an invocation normally needs.
@@ -146,6 +149,10 @@ impl<Body, Flag, Field> Invocation<'_, Body, Flag, Field> {
 }
 
 impl<'a> Typed<'a> {
+    pub(super) fn records(&self) -> Option<&'a RawValue> {
+        self.records
+    }
+
     pub(super) fn partner_fields(&self) -> PartnerFields<'a> {
         PartnerFields {
             id: self.id,

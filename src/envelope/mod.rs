@@ -7,12 +7,14 @@ mod body;
 mod front_door;
 mod headers;
 mod partner;
+mod queue;
 mod source;
 
 pub use body::{body_bytes, topic};
 pub use front_door::FrontDoor;
 pub use headers::{HttpDelivery, MAX_HEADER_BYTES};
 pub use partner::{PARTNER_SCHEME, PartnerEvent};
+pub use queue::{PARTNER_QUEUE, Queued};
 pub use source::{Allowlist, Cidr};
 
 use crate::error::{Reject, RejectCode};
@@ -54,24 +56,45 @@ impl Decoded {
     }
 }
 
+/// One invocation: a single event, or a batch from the partner queue.
+#[derive(Debug, Clone)]
+pub enum Read {
+    One(Decoded),
+    /// `Err` when a message cannot be named, so no answer could list it.
+    Batch(Result<Vec<Queued>, Reject>),
+}
+
+/// A single event, as [`read`] reads it; `None` for a batch too.
+pub fn decode(event: &[u8], limits: &Limits) -> Option<Decoded> {
+    match read(event, limits)? {
+        Read::One(decoded) => Some(decoded),
+        Read::Batch(_) => None,
+    }
+}
+
 /// Reads an invocation's bytes in one pass. `None` for events no front door
 /// sends, including anything that is not JSON.
-pub fn decode(event: &[u8], limits: &Limits) -> Option<Decoded> {
+pub fn read(event: &[u8], limits: &Limits) -> Option<Read> {
     let Ok(e) = serde_json::from_slice::<Typed<'_>>(event) else {
         let front_door = serde_json::from_slice::<Shape<'_>>(event)
             .ok()?
             .front_door()?;
-        return Some(Decoded::Refused {
+        return Some(Read::One(Decoded::Refused {
             front_door,
             reject: mismatch(),
-        });
+        }));
     };
-    let front_door = e.front_door()?;
+    let Some(front_door) = e.front_door() else {
+        return queue::read(e.records()?, limits).map(Read::Batch);
+    };
     let read = match front_door {
         FrontDoor::EventBridge => partner::read(e.partner_fields(), limits).map(Decoded::Partner),
         _ => e.into_http(front_door, limits).map(Decoded::Http),
     };
-    Some(read.unwrap_or_else(|reject| Decoded::Refused { front_door, reject }))
+    Some(Read::One(read.unwrap_or_else(|reject| Decoded::Refused {
+        front_door,
+        reject,
+    })))
 }
 
 fn mismatch() -> Reject {

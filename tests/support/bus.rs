@@ -376,7 +376,12 @@ async fn proxy(
     Ok(respond(200, Bytes::from(answer.to_string())))
 }
 
-async fn forward(upstream: SocketAddr, parts: &http::request::Parts, body: Bytes) -> (u16, Bytes) {
+/// Sends one request on to `upstream` and returns its status and body.
+pub async fn forward(
+    upstream: SocketAddr,
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> (u16, Bytes) {
     let stream = TcpStream::connect(upstream).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -399,7 +404,55 @@ async fn forward(upstream: SocketAddr, parts: &http::request::Parts, body: Bytes
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
-fn respond(status: u16, body: Bytes) -> Response<Full<Bytes>> {
+/// A request's parts and whole body, and whether it calls the AWS JSON
+/// operation `target` (its `X-Amz-Target`).
+pub async fn aws_request(
+    req: Request<Incoming>,
+    target: &str,
+) -> (http::request::Parts, Bytes, bool) {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let calls = parts
+        .headers
+        .get("x-amz-target")
+        .is_some_and(|t| t == target);
+    (parts, body, calls)
+}
+
+/// An HTTP/1 server on a free local port, stopped when dropped.
+pub struct LocalServer {
+    pub endpoint: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Serves every request with `handle`.
+pub async fn serve_http<F, Fut>(handle: F) -> LocalServer
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service_fn(handle.clone());
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    LocalServer { endpoint, server }
+}
+
+pub fn respond(status: u16, body: Bytes) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/x-amz-json-1.1")
