@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from . import commands
+from . import check, commands
 from .progress import ToolError
 
 EPILOG = """environment:
@@ -61,6 +61,23 @@ def parser() -> argparse.ArgumentParser:
                     help="a Genesys IP-range service to allow (repeatable; default open-messaging)")
     al.add_argument("--poll-seconds", type=float, default=5, help=argparse.SUPPRESS)
     al.set_defaults(run=commands.allowlist)
+
+    ck = sub.add_parser("check", help="read-only checklist of a deployed stack and its integrations")
+    ck.add_argument("--stack", required=True)
+    ck.add_argument("--integration-id", action="append",
+                    help="an Open Messaging integration to check besides those recorded on the "
+                         "secret (repeatable)")
+    ck.add_argument("--genesys-region", help="as for allowlist")
+    ck.add_argument("--service", action="append", help="as for allowlist (default open-messaging)")
+    ck.add_argument("--max-iterator-age-seconds", type=float,
+                    default=check.DEFAULT_MAX_ITERATOR_AGE_SECONDS,
+                    help="how far the relay may be behind the stream (default 300)")
+    ck.add_argument("--send", action="store_true",
+                    help="also post one signed synthetic delivery (type genesys-webhook.check) "
+                         "and confirm it was recorded")
+    ck.add_argument("--integration", help="with --send: the name in the secret's integrations map")
+    ck.add_argument("--send-timeout", type=float, default=15, help=argparse.SUPPRESS)
+    ck.set_defaults(run=check.check)
     return p
 
 

@@ -289,6 +289,35 @@ def allowlist(args) -> str:
         raise ToolError("cannot tell the organisation's Genesys region from GENESYSCLOUD_REGION "
                         "or GENESYSCLOUD_API_REGION; pass --genesys-region (e.g. us-east-1)")
     services = {s.lower() for s in (args.service or ["open-messaging"])}
+    nets, published = published_ranges(genesys, region, services)
+    if not nets:
+        raise ToolError(f"Genesys publishes no outbound {'/'.join(sorted(services))} ranges for "
+                        f"{region}; leaving the allowlist as it is")
+    value = ",".join(str(n) for n in nets)
+    say(f"{len(nets)} range(s) for {'/'.join(sorted(services))} outbound from {region} "
+        f"(of {published} published)")
+    if len(value) > 4096:
+        raise ToolError("the ranges do not fit in one CloudFormation parameter (4096 characters)")
+    present_nets = cidr_set(stack.parameters["AllowedSourceCidrs"])
+    if present_nets == set(nets):
+        return f"allowlist: nothing to change; AllowedSourceCidrs already holds these {len(nets)} ranges"
+    stack.set_parameter("AllowedSourceCidrs", value, poll=args.poll_seconds)
+    added = len(set(nets) - (present_nets or set()))
+    removed = len((present_nets or set()) - set(nets))
+    return f"allowlist: set AllowedSourceCidrs to {len(nets)} ranges (+{added} -{removed})"
+
+
+def cidr_set(value: str) -> set | None:
+    """The networks of a comma-separated CIDR list, or None if one does not parse."""
+    try:
+        return {ipaddress.ip_network(c.strip(), strict=False) for c in value.split(",") if c.strip()}
+    except ValueError:
+        return None
+
+
+def published_ranges(genesys, region: str, services: set) -> tuple[list, int]:
+    """The outbound ranges Genesys publishes for `services` from `region`,
+    sorted, and how many ranges it publishes in all."""
     ranges = genesys.ip_ranges()
     kept = set()
     for r in ranges:
@@ -302,23 +331,4 @@ def allowlist(args) -> str:
             kept.add(ipaddress.ip_network(r.cidr.strip(), strict=False))
         except (ValueError, AttributeError):
             raise ToolError(f"Genesys published an invalid CIDR: {r.cidr!r}") from None
-    if not kept:
-        raise ToolError(f"Genesys publishes no outbound {'/'.join(sorted(services))} ranges for "
-                        f"{region}; leaving the allowlist as it is")
-    nets = sorted(kept, key=lambda n: (n.version, n.network_address, n.prefixlen))
-    value = ",".join(str(n) for n in nets)
-    say(f"{len(nets)} range(s) for {'/'.join(sorted(services))} outbound from {region} "
-        f"(of {len(ranges)} published)")
-    if len(value) > 4096:
-        raise ToolError("the ranges do not fit in one CloudFormation parameter (4096 characters)")
-    present = {c.strip() for c in stack.parameters["AllowedSourceCidrs"].split(",") if c.strip()}
-    try:
-        present_nets = {ipaddress.ip_network(c, strict=False) for c in present}
-    except ValueError:
-        present_nets = None
-    if present_nets == set(nets):
-        return f"allowlist: nothing to change; AllowedSourceCidrs already holds these {len(nets)} ranges"
-    stack.set_parameter("AllowedSourceCidrs", value, poll=args.poll_seconds)
-    added = len(set(nets) - (present_nets or set()))
-    removed = len((present_nets or set()) - set(nets))
-    return f"allowlist: set AllowedSourceCidrs to {len(nets)} ranges (+{added} -{removed})"
+    return sorted(kept, key=lambda n: (n.version, n.network_address, n.prefixlen)), len(ranges)
