@@ -100,7 +100,8 @@ impl<S: Store> Handler<S> {
                 diagnosis: None,
             }),
         };
-        respond::reply(front_door, outcome, self.retry_after_seconds)
+        let message_id = self.keys.get().scheme_name().answers_message_id();
+        respond::reply(front_door, outcome, self.retry_after_seconds, message_id)
     }
 
     fn scheme_recorded(&self, door: envelope::FrontDoor) -> &'static str {

@@ -13,7 +13,8 @@ use genesys_webhook::error::ConfigError;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::secrets::{Secret, SecretSet, Secrets};
 use genesys_webhook::verify::{
-    Genesys, Keyring, Keys, LiveKeyring, OpenMessaging, SchemeName, StandardWebhooks, Timestamped,
+    DigitalChannels, Genesys, Keyring, Keys, LiveKeyring, OpenMessaging, SchemeName,
+    StandardWebhooks, Timestamped,
 };
 
 /// The secret every file in `events/` is signed with. For testing only.
@@ -93,7 +94,8 @@ pub fn door_name(door: FrontDoor) -> &'static str {
 
 /// The headers a sender using `scheme` puts on `body`. `delivery_id` becomes
 /// `X-Genesys-Delivery-Id`, or `webhook-id` under standard-webhooks; under
-/// open-messaging, whose sender sends no id, it is left out.
+/// open-messaging and digital-channels, whose senders send no id, it is left
+/// out.
 pub fn signed_headers(
     scheme: SchemeName,
     secret: &str,
@@ -119,6 +121,17 @@ pub fn signed_headers(
             push(
                 "X-Hub-Signature-256",
                 OpenMessaging::sign(&Keys::new(&secrets), body),
+            );
+            return Ok(headers);
+        }
+        SchemeName::DigitalChannels => {
+            push(
+                "X-Hub-Signature",
+                DigitalChannels::sign(&Keys::new(&secrets), body),
+            );
+            push(
+                "X-B3-TraceId",
+                "80f198ee56343ba864fe8b2a57d3eff7".to_owned(),
             );
             return Ok(headers);
         }
@@ -330,6 +343,8 @@ const ATTACHMENT: &str =
     include_str!("../../../events/bodies/open-messaging-outbound-attachment.json");
 const RECEIPT: &str = include_str!("../../../events/bodies/open-messaging-receipt.json");
 const NOTIFICATION: &str = include_str!("../../../events/bodies/notification-crlf.json");
+const DIGITAL: &str = include_str!("../../../events/bodies/digital-channels-outgoing.json");
+const INTERACTION: &str = include_str!("../../../events/bodies/digital-channels-interaction.json");
 
 /// Genesys's own partner event sample, committed verbatim rather than generated.
 pub const GENESYS_PARTNER_SAMPLE: &str = "eventbridge-user-presence.json";
@@ -446,6 +461,22 @@ pub const CATALOG: &[Sample] = &[
         Some("msg_2pVvJ9tXkQ3mW8rY5nB1cE7aL1"),
     ),
     sample(
+        "apigw-v1.digital-channels.json",
+        D::ApiGatewayV1,
+        S::DigitalChannels,
+        DIGITAL,
+        false,
+        None,
+    ),
+    sample(
+        "function-url.digital-channels.base64.json",
+        D::FunctionUrl,
+        S::DigitalChannels,
+        INTERACTION,
+        true,
+        None,
+    ),
+    sample(
         "eventbridge.notification.json",
         D::EventBridge,
         S::Genesys,
@@ -476,6 +507,18 @@ pub const CATALOG: &[Sample] = &[
         ),
         Variant::Unsigned,
         "missing_signature",
+    ),
+    rejected(
+        sample(
+            "alb.digital-channels.tampered.json",
+            D::Alb { multi_value: false },
+            S::DigitalChannels,
+            DIGITAL,
+            false,
+            None,
+        ),
+        Variant::Tampered,
+        "invalid_signature",
     ),
     rejected(
         sample(
