@@ -1,49 +1,46 @@
 //! A forged delivery against a valid one of the same size, through the
 //! handler: the forged one takes the mismatch path with its diagnosis. The
 //! body is 60 KB of nested arrays, the shape re-layouts cost most on. Prints
-//! forged ÷ valid at the end.
+//! forged ÷ valid at the end, and the most heap each held above what was
+//! live before it, by a counting allocator.
 
-use std::future::Future;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::Criterion;
-use genesys_sign as sample;
-use genesys_webhook::dedup::{Record, Recorded, Store};
+use genesys_sign::{self as sample, Accepting, nested_arrays, ready};
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::error::StoreError;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::metrics;
 use genesys_webhook::verify::SchemeName;
 
-/// Accepts everything and keeps nothing: the store is not what is measured.
-struct Accepting;
+struct Peak;
 
-impl Store for Accepting {
-    async fn record(&self, _: &Record<'_>) -> Result<Recorded, StoreError> {
-        Ok(Recorded::Accepted)
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Peak {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
     }
 }
 
-/// Drives a future that never waits, as the handler over `Accepting` is.
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("nothing here waits"),
-    }
-}
+#[global_allocator]
+static GLOBAL: Peak = Peak;
 
-/// About `size` bytes of JSON arrays nested `depth` deep, filled with small
-/// arrays of numbers.
-fn nested_arrays(size: usize, depth: usize) -> Vec<u8> {
-    let mut body = "[".repeat(depth).into_bytes();
-    while body.len() + depth + 8 < size {
-        body.extend_from_slice(b"[1,[2]],");
-    }
-    body.push(b'0');
-    body.extend(std::iter::repeat_n(b']', depth));
-    body
+/// The most heap `f` held at once above what was live before it.
+fn peak_heap(f: impl FnOnce()) -> usize {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    f();
+    PEAK.load(Ordering::Relaxed) - before
 }
 
 const SCHEMES: [SchemeName; 2] = [SchemeName::OpenMessaging, SchemeName::Genesys];
@@ -58,6 +55,7 @@ fn main() {
     metrics::write_lines_to(|_| {});
     let body = nested_arrays(SIZE, 100);
     let mut c = Criterion::default().configure_from_args();
+    let mut heaps = Vec::new();
     for scheme in SCHEMES {
         let config = sample::config(scheme, &[]).unwrap();
         let handler: Handler<Accepting> = sample::handler(&config, Accepting).unwrap();
@@ -75,6 +73,10 @@ fn main() {
                 serde_json::to_value(reply).unwrap()["statusCode"].as_u64()
             };
             assert_eq!(status(event), Some(want), "{name}");
+            let heap = peak_heap(|| {
+                black_box(ready(handler.handle_at(event.as_slice(), 0)).unwrap());
+            });
+            heaps.push((scheme, name, heap));
             group.bench_function(name, |b| {
                 b.iter(|| ready(handler.handle_at(black_box(event.as_slice()), 0)))
             });
@@ -82,6 +84,17 @@ fn main() {
         group.finish();
     }
     c.final_summary();
+    println!(
+        "\nmost heap held at once by one invocation, {} B body:",
+        body.len()
+    );
+    for (scheme, name, heap) in heaps {
+        println!(
+            "  {:<16} {name:<6} {heap:>10} B  ({:.1} × the body)",
+            scheme.as_str(),
+            heap as f64 / body.len() as f64
+        );
+    }
     if std::env::args().any(|a| a == "--bench") {
         println!("\nforged ÷ valid, {SIZE}-byte body of nested arrays:");
         for scheme in SCHEMES {

@@ -548,9 +548,15 @@ fn forged_cost_cases() -> Vec<Case> {
     use SchemeName::*;
     let mut cases = Vec::new();
     for (what, body) in [
-        ("60 KB of nested arrays", nested_arrays(60 * 1024, 100)),
-        ("nested 20,000 deep", nested_arrays(40_002, 20_000)),
-        ("16 KiB nested 32 deep", nested_arrays(16 * 1024, 32)),
+        (
+            "60 KB of nested arrays",
+            sample::nested_arrays(60 * 1024, 100),
+        ),
+        ("nested 20,000 deep", sample::nested_arrays(40_002, 20_000)),
+        (
+            "16 KiB nested 32 deep",
+            sample::nested_arrays(16 * 1024, 32),
+        ),
     ] {
         for scheme in [OpenMessaging, Genesys, DigitalChannels] {
             let headers =
@@ -564,18 +570,6 @@ fn forged_cost_cases() -> Vec<Case> {
         }
     }
     cases
-}
-
-/// About `size` bytes of JSON: arrays nested `depth` deep, filled with small
-/// arrays of numbers.
-fn nested_arrays(size: usize, depth: usize) -> Vec<u8> {
-    let mut body = "[".repeat(depth).into_bytes();
-    while body.len() + depth + 8 < size {
-        body.extend_from_slice(b"[1,[2]],");
-    }
-    body.extend_from_slice(b"0");
-    body.extend(std::iter::repeat_n(b']', depth));
-    body
 }
 
 fn size_cases() -> Vec<Case> {

@@ -7,9 +7,13 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use genesys_webhook::config::{Config, SecretSource};
-use genesys_webhook::dedup::{MemoryStore, Store};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use genesys_webhook::dedup::{MemoryStore, Record, Recorded, Store};
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::error::ConfigError;
+use genesys_webhook::error::{ConfigError, StoreError};
 use genesys_webhook::handler::Handler;
 use genesys_webhook::secrets::{Secret, SecretSet, Secrets};
 use genesys_webhook::verify::{
@@ -69,6 +73,36 @@ pub fn handler<S: Store>(config: &Config, store: S) -> Result<Handler<S>, Config
 pub fn memory_handler(scheme: SchemeName, extra: &[(&str, &str)]) -> Handler<MemoryStore> {
     let c = config(scheme, extra).expect("sample settings are valid");
     handler(&c, MemoryStore::new(c.ttl_seconds)).expect("the test secret is inline")
+}
+
+/// Accepts everything and keeps nothing, where the store is not what is
+/// measured.
+pub struct Accepting;
+
+impl Store for Accepting {
+    async fn record(&self, _: &Record<'_>) -> Result<Recorded, StoreError> {
+        Ok(Recorded::Accepted)
+    }
+}
+
+/// Drives a future that never waits, as a handler over [`Accepting`] is.
+pub fn ready<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("nothing here waits"),
+    }
+}
+
+/// About `size` bytes of JSON arrays nested `depth` deep, filled with small
+/// arrays of numbers: the shape that costs a re-layout most.
+pub fn nested_arrays(size: usize, depth: usize) -> Vec<u8> {
+    let mut body = "[".repeat(depth).into_bytes();
+    while body.len() + depth + 8 < size {
+        body.extend_from_slice(b"[1,[2]],");
+    }
+    body.push(b'0');
+    body.extend(std::iter::repeat_n(b']', depth));
+    body
 }
 
 /// Every front door by the name the tool and `events/` use.

@@ -9,19 +9,28 @@ use genesys_webhook::verify::SchemeName;
 
 const BODY: &[u8] = b"{\"type\":\"Text\",\"text\":\"captured\"}";
 
-/// Runs `diagnose` with `args` on `event`, as a file; (exit code, stdout).
-fn diagnose(name: &str, event: &serde_json::Value, args: &[&str]) -> (i32, String) {
-    let path =
-        std::env::temp_dir().join(format!("genesys-sign-{}-{name}.json", std::process::id()));
-    std::fs::write(&path, serde_json::to_string_pretty(event).unwrap()).unwrap();
+/// Runs `genesys-sign command args FILE`, with FILE holding `contents`.
+fn run(command: &str, name: &str, args: &[&str], contents: &[u8]) -> std::process::Output {
+    let path = std::env::temp_dir().join(format!(
+        "genesys-sign-{}-{command}-{name}",
+        std::process::id()
+    ));
+    std::fs::write(&path, contents).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_genesys-sign"))
-        .arg("diagnose")
+        .arg(command)
         .args(args)
         .arg(&path)
         .env_remove("WEBHOOK_SECRET")
         .output()
         .unwrap();
     std::fs::remove_file(&path).unwrap();
+    out
+}
+
+/// Runs `diagnose` with `args` on `event`, as a file; (exit code, stdout).
+fn diagnose(name: &str, event: &serde_json::Value, args: &[&str]) -> (i32, String) {
+    let event = serde_json::to_string_pretty(event).unwrap();
+    let out = run("diagnose", name, args, event.as_bytes());
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     for text in [&stdout, &stderr] {
@@ -124,21 +133,9 @@ fn a_wrong_secret_matches_nothing() {
 
 /// Runs `genesys-sign sign` with `args` over `BODY`; the event it prints.
 fn sign(name: &str, args: &[&str]) -> serde_json::Value {
-    let path = std::env::temp_dir().join(format!("genesys-sign-{}-{name}", std::process::id()));
-    std::fs::write(&path, BODY).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_genesys-sign"))
-        .arg("sign")
-        .args(args)
-        .arg(&path)
-        .env_remove("WEBHOOK_SECRET")
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run("sign", name, args, BODY);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
