@@ -1,10 +1,11 @@
 //! The digest is the right HMAC written the wrong way, or an HMAC under the
-//! other hash. Told from one pass over the body per secret, as many as the
-//! verification itself made.
+//! other hash. The first takes one pass over the body per secret, as many as
+//! the verification made; the second, past the size bound, only the digest's
+//! length.
 
 use super::super::{Algorithm, KeyedMac, Keys, SchemeName};
 use super::Diagnosis;
-use super::offered::{Offered, accepts};
+use super::offered::{Encoding, Offered, accepts};
 
 /// The pinned hash's HMAC per secret over the message as received, and, from
 /// the same pass, over the message with trailing whitespace removed and with
@@ -54,37 +55,53 @@ pub(super) fn any(macs: &[KeyedMac], digests: &[&[u8]]) -> bool {
     !digests.is_empty() && macs.iter().any(|m| m.matches_any(digests))
 }
 
+/// Whether any offered digest of the pinned hash is written in an encoding
+/// the scheme refuses.
+pub(super) fn wrongly_encoded(scheme: SchemeName, offered: &Offered<'_>) -> bool {
+    offered
+        .digests
+        .iter()
+        .any(|d| d.algorithm == scheme.algorithm() && !accepts(scheme, d.encoding))
+}
+
 /// Where the offered digest is the received body's HMAC in an encoding the
-/// scheme refuses, or is the other hash's length. `other_hash` allows one more
-/// pass, under the other hash, to tell whether such a digest matches.
-pub(super) fn wrong_form(
+/// scheme refuses.
+pub(super) fn wrong_encoding(
+    scheme: SchemeName,
+    offered: &Offered<'_>,
+    received: &Received,
+) -> Option<Diagnosis> {
+    let wrongly_encoded: Vec<_> = offered
+        .digests
+        .iter()
+        .filter(|d| d.algorithm == scheme.algorithm() && !accepts(scheme, d.encoding))
+        .collect();
+    let first = wrongly_encoded.first()?;
+    let candidates: Vec<&[u8]> = wrongly_encoded.iter().map(|d| d.bytes.as_slice()).collect();
+    if !any(&received.plain, &candidates) {
+        return None;
+    }
+    let (expected, got) = match first.encoding {
+        Encoding::Hex => ("base64", "hex"),
+        Encoding::Base64 => ("hex", "base64"),
+    };
+    Some(Diagnosis::WrongEncoding {
+        scheme,
+        expected,
+        got,
+    })
+}
+
+/// Where every offered digest has the other hash's length. `other_hash`
+/// allows one pass under that hash to tell whether such a digest matches.
+pub(super) fn wrong_algorithm(
     scheme: SchemeName,
     keys: &Keys,
     offered: &Offered<'_>,
-    received: &Received,
     body: &[u8],
     other_hash: bool,
 ) -> Option<Diagnosis> {
     let algorithm = scheme.algorithm();
-    let wrongly_encoded: Vec<_> = offered
-        .digests
-        .iter()
-        .filter(|d| d.algorithm == algorithm && !accepts(scheme, d.encoding))
-        .collect();
-    if let Some(first) = wrongly_encoded.first() {
-        let candidates: Vec<&[u8]> = wrongly_encoded.iter().map(|d| d.bytes.as_slice()).collect();
-        if any(&received.plain, &candidates) {
-            let (expected, got) = match first.encoding {
-                super::offered::Encoding::Hex => ("base64", "hex"),
-                super::offered::Encoding::Base64 => ("hex", "base64"),
-            };
-            return Some(Diagnosis::WrongEncoding {
-                scheme,
-                expected,
-                got,
-            });
-        }
-    }
     let other = match algorithm {
         Algorithm::Sha256 => Algorithm::Sha1,
         Algorithm::Sha1 => Algorithm::Sha256,
