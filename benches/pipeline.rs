@@ -3,17 +3,12 @@
 //! heap allocations per invocation with a counting allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 
 use criterion::Criterion;
-use genesys_sign as sample;
-use genesys_webhook::dedup::{Record, Recorded, Store};
+use genesys_sign::{self as sample, Accepting, ready};
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::error::StoreError;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::verify::SchemeName;
 
@@ -37,23 +32,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Accepts everything and keeps nothing: the store is not what is measured.
-struct Accepting;
-
-impl Store for Accepting {
-    async fn record(&self, _: &Record<'_>) -> Result<Recorded, StoreError> {
-        Ok(Recorded::Accepted)
-    }
-}
-
-/// Drives a future that never waits, as the handler over `Accepting` is.
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("nothing here waits"),
-    }
-}
 
 fn invoke(handler: &Handler<Accepting>, event: &[u8]) -> Vec<u8> {
     // The invocation's bytes as `payload` hands them over; the runtime

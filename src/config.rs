@@ -77,11 +77,12 @@ impl Config {
         let get = reader(VARIABLES, lookup);
 
         let scheme = match get("SIGNATURE_SCHEME") {
-            None => SchemeName::Genesys,
+            None => SchemeName::DEFAULT,
             Some(s) => SchemeName::parse(&s).ok_or_else(|| {
+                let names: Vec<_> = SchemeName::ALL.iter().map(|n| n.as_str()).collect();
                 ConfigError::new(
                     "SIGNATURE_SCHEME",
-                    "must be one of genesys, open-messaging, timestamped, standard-webhooks",
+                    format!("must be one of {}", names.join(", ")),
                 )
             })?,
         };
@@ -252,7 +253,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&BASE).unwrap();
-        assert_eq!(c.scheme.name, SchemeName::Genesys);
+        assert_eq!(c.scheme.name, SchemeName::OpenMessaging);
         assert_eq!(c.scheme.tolerance_seconds, 300);
         assert_eq!(c.limits.max_body_bytes, 262_144);
         assert_eq!(c.delivery_id_header, "x-genesys-delivery-id");

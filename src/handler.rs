@@ -111,7 +111,8 @@ impl<S: Store> Handler<S> {
                 self.refused(front_door.as_str(), scheme, None, reject, request_id)
             }
         };
-        respond::reply(front_door, outcome, self.retry_after_seconds)
+        let message_id = self.keys.get().scheme_name().answers_message_id();
+        respond::reply(front_door, outcome, self.retry_after_seconds, message_id)
     }
 
     /// Records each message of a partner queue batch, the mapping's batch at

@@ -85,21 +85,32 @@ pub fn batch<'a>(outcomes: impl IntoIterator<Item = (&'a str, &'a Outcome)>) -> 
     })
 }
 
-/// The answer for a delivery through `door`.
+/// The answer for a delivery through `door`. With `message_id`, a 200 also
+/// names the delivery as `messageId`, as Multicloud CX's Third-Party
+/// Messaging API expects.
 pub fn reply(
     door: FrontDoor,
     outcome: Outcome,
     retry_after_seconds: u32,
+    message_id: bool,
 ) -> Result<Reply, InvocationError> {
     match door {
         FrontDoor::EventBridge => partner_reply(outcome),
-        _ => Ok(http_reply(door, &outcome, retry_after_seconds)),
+        _ => Ok(http_reply(door, &outcome, retry_after_seconds, message_id)),
     }
 }
 
 /// The HTTP answer; EventBridge never asks for one.
-fn http_reply(door: FrontDoor, outcome: &Outcome, retry_after_seconds: u32) -> Reply {
-    let (status, body) = status_and_body(outcome);
+fn http_reply(
+    door: FrontDoor,
+    outcome: &Outcome,
+    retry_after_seconds: u32,
+    message_id: bool,
+) -> Reply {
+    let (status, mut body) = status_and_body(outcome);
+    if message_id && status == 200 {
+        body["messageId"] = body["deliveryId"].clone();
+    }
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -185,11 +196,29 @@ mod tests {
             FrontDoor::FunctionUrl,
             FrontDoor::Alb { multi_value: false },
         ] {
-            let v = to_json(&http_reply(door, &accepted(), 5));
+            let v = to_json(&http_reply(door, &accepted(), 5, false));
             assert_eq!(v["statusCode"], 200, "{door:?}");
             let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
             assert_eq!(body, json!({"status": "accepted", "deliveryId": "d-1"}));
             assert_eq!(v["headers"]["content-type"], "application/json");
+        }
+    }
+
+    #[test]
+    fn message_id_names_the_delivery_beside_the_usual_fields() {
+        let duplicate = Outcome::Duplicate {
+            delivery_id: "d-2".into(),
+        };
+        for (outcome, label, id) in [
+            (accepted(), "accepted", "d-1"),
+            (duplicate, "duplicate", "d-2"),
+        ] {
+            let v = to_json(&http_reply(FrontDoor::FunctionUrl, &outcome, 5, true));
+            let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                body,
+                json!({"status": label, "deliveryId": id, "messageId": id})
+            );
         }
     }
 
@@ -199,6 +228,7 @@ mod tests {
             FrontDoor::Alb { multi_value: true },
             &accepted(),
             5,
+            false,
         ));
         assert_eq!(v["statusDescription"], "200 OK");
         assert_eq!(
@@ -220,14 +250,14 @@ mod tests {
         ];
         for (code, status) in cases {
             let outcome = Outcome::Rejected(code.because("secret detail"));
-            let v = to_json(&http_reply(FrontDoor::ApiGatewayV2, &outcome, 5));
+            let v = to_json(&http_reply(FrontDoor::ApiGatewayV2, &outcome, 5, true));
             assert_eq!(v["statusCode"], status);
             let body = v["body"].as_str().unwrap();
             assert_eq!(body, json!({"error": code.as_str()}).to_string());
             assert!(!body.contains("secret detail"));
         }
         let outcome = Outcome::StoreUnavailable(StoreError("timeout".into()));
-        let v = to_json(&http_reply(FrontDoor::ApiGatewayV1, &outcome, 7));
+        let v = to_json(&http_reply(FrontDoor::ApiGatewayV1, &outcome, 7, true));
         assert_eq!(v["statusCode"], 503);
         assert_eq!(v["headers"]["retry-after"], "7");
         assert_eq!(v["body"], json!({"error": "store_unavailable"}).to_string());

@@ -155,8 +155,56 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
 
     let accepted = CATALOG.iter().filter(|s| s.expect == "accepted").count();
     // Every accepted sample, plus msg_after: one item for the schemes that take
-    // its id from a header, and one under open-messaging, keyed on its body.
-    assert_eq!(db.count("deliveries").await, accepted + 2);
+    // its id from a header, and one each under open-messaging and
+    // digital-channels, keyed on their bodies.
+    assert_eq!(db.count("deliveries").await, accepted + 3);
+}
+
+#[tokio::test]
+async fn with_no_scheme_set_the_binary_verifies_open_messaging_and_ignores_added_ids() {
+    let db = LocalDynamo::start().await;
+    db.create_table("deliveries").await;
+    let api = RuntimeApi::start().await;
+    let child = function(
+        &api,
+        &[
+            ("WEBHOOK_SECRET", sample::TEST_SECRET),
+            ("DEDUP_TABLE", "deliveries"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let body = br#"{"id":"m-1","type":"Text","text":"captured"}"#;
+    let open = sample::signed_event(
+        SchemeName::OpenMessaging,
+        FrontDoor::ApiGatewayV2,
+        body,
+        None,
+        now(),
+    );
+    assert_eq!(verdict(&api.invoke(open.clone()).await), "accepted");
+    // A captured delivery sent again under fresh delivery-id headers.
+    for id in ["replay-1", "replay-2"] {
+        let mut replayed = open.clone();
+        replayed["headers"]["x-genesys-delivery-id"] = json!(id);
+        assert_eq!(verdict(&api.invoke(replayed).await), "duplicate", "{id}");
+    }
+    let folklore = sample::signed_event(
+        SchemeName::Genesys,
+        FrontDoor::ApiGatewayV2,
+        body,
+        Some("d-1"),
+        now(),
+    );
+    assert_eq!(
+        verdict(&api.invoke(folklore).await),
+        "missing_signature",
+        "the old default's header verifies nothing"
+    );
+    let logs = output(child).await;
+    assert!(logs.contains(r#""scheme":"open-messaging""#), "{logs}");
+    assert_eq!(db.count("deliveries").await, 1);
 }
 
 #[tokio::test]
@@ -182,6 +230,7 @@ async fn an_unreachable_table_at_init_does_not_stop_the_function() {
     let child = function(
         &api,
         &[
+            ("SIGNATURE_SCHEME", "genesys"),
             ("WEBHOOK_SECRET", sample::TEST_SECRET),
             ("DEDUP_TABLE", "deliveries"),
             ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9"),

@@ -108,6 +108,7 @@ fn signature_value(scheme: SchemeName) -> String {
     let name = match scheme {
         SchemeName::OpenMessaging => "x-hub-signature-256",
         SchemeName::StandardWebhooks => "webhook-signature",
+        SchemeName::DigitalChannels => "x-hub-signature",
         _ => "x-genesys-signature",
     };
     signed(scheme, FrontDoor::ApiGatewayV2)["headers"][name]
@@ -130,6 +131,8 @@ fn catalogue() -> Vec<Case> {
         timestamp_cases(),
         standard_webhooks_cases(),
         open_messaging_cases(),
+        digital_channels_cases(),
+        forged_cost_cases(),
         size_cases(),
         partner_event_cases(),
         not_event_cases(),
@@ -451,6 +454,126 @@ fn open_messaging_cases() -> Vec<Case> {
         ),
         BAD_SIG,
     )]
+}
+
+/// Every HTTP door, by the name the signing kit gives it.
+fn http_doors() -> impl Iterator<Item = (&'static str, FrontDoor)> {
+    sample::DOORS
+        .into_iter()
+        .filter(|(_, d)| *d != FrontDoor::EventBridge)
+}
+
+/// A digital-channels delivery of `BODY` through `door` that fails: signed
+/// with another key, carrying the body's HMAC-SHA256 in the SHA-1 header,
+/// without the header, or with the body changed after signing.
+fn digital_channels_forgeries(door: FrontDoor) -> Vec<(&'static str, Value, Want)> {
+    use SchemeName::DigitalChannels;
+    let with = |value: Option<String>, body: &[u8]| {
+        let mut headers = headers(DigitalChannels, BODY);
+        headers.retain(|(k, _)| k != "X-Hub-Signature");
+        headers.extend(value.map(|v| ("X-Hub-Signature".to_owned(), v)));
+        sample::wrap(door, &headers, body, false, NOW)
+    };
+    let wrong_key = sample::signed_headers(DigitalChannels, "another-app-secret", BODY, None, NOW)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "X-Hub-Signature")
+        .map(|(_, v)| v);
+    let tampered = String::from_utf8_lossy(BODY).replace("presence", "presents");
+    vec![
+        ("signed with another key", with(wrong_key, BODY), BAD_SIG),
+        (
+            "a SHA-256 digest in the SHA-1 header",
+            with(Some(format!("sha1={}", genesys_digest())), BODY),
+            BAD_SIG,
+        ),
+        ("no X-Hub-Signature", with(None, BODY), MISSING),
+        (
+            "body changed after signing",
+            with(Some(signature_value(DigitalChannels)), tampered.as_bytes()),
+            BAD_SIG,
+        ),
+    ]
+}
+
+fn digital_channels_cases() -> Vec<Case> {
+    use SchemeName::DigitalChannels;
+    let mut cases: Vec<Case> = http_doors()
+        .flat_map(|(name, door)| {
+            digital_channels_forgeries(door)
+                .into_iter()
+                .map(move |(what, event, want)| {
+                    Case::new(
+                        format!("digital-channels {name}: {what}"),
+                        DigitalChannels,
+                        event,
+                        want,
+                    )
+                })
+        })
+        .collect();
+    let sig = signature_value(DigitalChannels);
+    let hex = sig.trim_start_matches("sha1=").to_owned();
+    let header = |v: String| with_header(DigitalChannels, "x-hub-signature", json!(v));
+    for (what, value) in [
+        ("digest without sha1=", hex.clone()),
+        ("sha256= prefix on a SHA-1 digest", format!("sha256={hex}")),
+        ("empty digest", "sha1=".to_owned()),
+        ("digest one byte short", format!("sha1={}", &hex[..38])),
+        ("non-hex digest", format!("sha1={}", "z".repeat(40))),
+        (
+            "URL-safe base64 digest",
+            format!("sha1={}", URL_SAFE.encode([0xfb_u8; 20])),
+        ),
+        ("sha1= repeated", format!("sha1=sha1={hex}")),
+    ] {
+        cases.push(Case::new(
+            format!("digital-channels {what}"),
+            DigitalChannels,
+            header(value),
+            BAD_SIG,
+        ));
+    }
+    let mut twice = signed(DigitalChannels, FrontDoor::ApiGatewayV1);
+    twice["multiValueHeaders"]["X-Hub-Signature"] = json!([sig.clone(), sig]);
+    cases.push(Case::new(
+        "digital-channels signature sent twice",
+        DigitalChannels,
+        twice,
+        BAD_SIG,
+    ));
+    cases
+}
+
+/// A forged 60 KB body of nested arrays, the shape that once made the
+/// mismatch diagnosis cost a hundred valid deliveries; and one nested past
+/// any parser's recursion limit.
+fn forged_cost_cases() -> Vec<Case> {
+    use SchemeName::*;
+    let mut cases = Vec::new();
+    for (what, body) in [
+        (
+            "60 KB of nested arrays",
+            sample::nested_arrays(60 * 1024, 100),
+        ),
+        ("nested 20,000 deep", sample::nested_arrays(40_002, 20_000)),
+        (
+            "16 KiB nested 32 deep",
+            sample::nested_arrays(16 * 1024, 32),
+        ),
+    ] {
+        for scheme in [OpenMessaging, Genesys, DigitalChannels] {
+            let headers =
+                sample::signed_headers(scheme, "not-the-secret", &body, None, NOW).unwrap();
+            cases.push(Case::new(
+                format!("{} forged, {what}", scheme.as_str()),
+                scheme,
+                sample::wrap(FrontDoor::ApiGatewayV2, &headers, &body, false, NOW),
+                BAD_SIG,
+            ));
+        }
+    }
+    cases
 }
 
 fn size_cases() -> Vec<Case> {
@@ -884,7 +1007,7 @@ async fn run(case: &Case) -> (Want, usize) {
 async fn every_hostile_input_gets_its_defined_answer_and_nothing_is_stored() {
     support::captured_logs();
     let cases = catalogue();
-    assert!(cases.len() >= 95, "only {} cases", cases.len());
+    assert!(cases.len() >= 133, "only {} cases", cases.len());
     let mut wrong = Vec::new();
     for case in &cases {
         let (got, stored) = run(case).await;
@@ -902,6 +1025,63 @@ async fn every_hostile_input_gets_its_defined_answer_and_nothing_is_stored() {
         cases.len(),
         wrong.join("\n")
     );
+}
+
+#[tokio::test]
+async fn digital_channels_on_every_http_door() {
+    use SchemeName::DigitalChannels;
+    let id = format!("sha256:{}", sha256_hex(BODY));
+    for (name, door) in http_doors() {
+        let h = sample::memory_handler(DigitalChannels, &[]);
+        let valid = signed(DigitalChannels, door);
+        let (status, body) = support::answer_of(
+            &serde_json::to_value(h.handle_at(valid.to_string(), NOW).await.unwrap()).unwrap(),
+        );
+        assert_eq!(
+            (status, body),
+            (
+                200,
+                json!({"status": "accepted", "deliveryId": id, "messageId": id})
+            ),
+            "{name}"
+        );
+        assert_eq!(h.store().get(&id).unwrap().body, BODY, "{name}");
+        for (what, event, want) in digital_channels_forgeries(door) {
+            let case = Case::new(format!("{name}: {what}"), DigitalChannels, event, want);
+            let (got, stored) = run(&case).await;
+            assert_eq!((got, stored), (case.want.clone(), 0), "{}", case.name);
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn with_no_scheme_set_a_captured_delivery_under_a_fresh_id_is_a_duplicate() {
+    let config = Config::from_lookup(|k| match k {
+        "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
+        "DEDUP_TABLE" => Some("deliveries".into()),
+        _ => None,
+    })
+    .unwrap();
+    let h = sample::handler(&config, MemoryStore::new(86_400)).unwrap();
+    let answer = async |event: &Value| {
+        let reply = h.handle_at(event.to_string(), NOW).await.unwrap();
+        support::verdict(&support::answer_of(&serde_json::to_value(reply).unwrap()).1)
+    };
+    let captured = signed(SchemeName::OpenMessaging, FrontDoor::FunctionUrl);
+    assert_eq!(answer(&captured).await, "accepted");
+    for id in ["fresh-1", "fresh-2", "msg_1"] {
+        let mut resent = captured.clone();
+        resent["headers"]["x-genesys-delivery-id"] = json!(id);
+        assert_eq!(answer(&resent).await, "duplicate", "{id}");
+    }
+    let folklore = signed(SchemeName::Genesys, FrontDoor::FunctionUrl);
+    assert_eq!(answer(&folklore).await, "missing_signature");
+    assert_eq!(h.store().len(), 1);
 }
 
 #[test]
@@ -969,6 +1149,9 @@ async fn no_secret_signature_or_body_reaches_the_log() {
         "digest is hex where open-messaging expects base64",
         "matches the body re-serialized",
         "matches under open-messaging",
+        "digest is an HMAC-SHA-256 where digital-channels expects HMAC-SHA-1",
+        "a body over 16384 bytes is checked only for the digest's encoding and hash",
+        "a body nested deeper than 32 levels is not tried in other JSON layouts",
     ] {
         assert!(text.contains(diagnosed), "no {diagnosed:?} in the log");
     }

@@ -137,7 +137,9 @@ async fn every_door_and_scheme_plain_and_base64_round_trips() {
                         "{what}"
                     );
                     let id = match scheme {
-                        SchemeName::OpenMessaging => format!("sha256:{}", sha256_hex(body)),
+                        SchemeName::OpenMessaging | SchemeName::DigitalChannels => {
+                            format!("sha256:{}", sha256_hex(body))
+                        }
                         _ => "msg_1".to_owned(),
                     };
                     assert_eq!(h.store().get(&id).unwrap().body, body, "{what}");

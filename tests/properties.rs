@@ -51,16 +51,17 @@ fn ids() -> impl Strategy<Value = String> {
 /// Flips one bit of the digest in a signature header value, keeping its
 /// encoding, so the value still parses and only the digest is wrong.
 fn flip_digest(value: &str, bit: usize) -> String {
-    let start = [",s=", "v1,", "sha256="]
+    let start = [",s=", "v1,", "sha256=", "sha1="]
         .iter()
         .find_map(|p| value.rfind(p).map(|at| at + p.len()))
         .unwrap();
     let (head, digest) = value.split_at(start);
     let (mut bytes, hex) = match hex::decode(digest) {
-        Ok(b) if digest.len() == 64 => (b, true),
+        Ok(b) if digest.len() == 64 || digest.len() == 40 => (b, true),
         _ => (STANDARD.decode(digest).unwrap(), false),
     };
-    bytes[bit / 8 % 32] ^= 1 << (bit % 8);
+    let len = bytes.len();
+    bytes[bit / 8 % len] ^= 1 << (bit % 8);
     let digest = if hex {
         hex::encode(bytes)
     } else {
@@ -71,7 +72,13 @@ fn flip_digest(value: &str, bit: usize) -> String {
 
 fn is_signature(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n == "x-genesys-signature" || n == "x-hub-signature-256" || n == "webhook-signature"
+    [
+        "x-genesys-signature",
+        "x-hub-signature-256",
+        "x-hub-signature",
+        "webhook-signature",
+    ]
+    .contains(&n.as_str())
 }
 
 proptest! {

@@ -4,7 +4,9 @@
 
 use http::HeaderName;
 
-use super::{Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix};
+use super::{
+    Algorithm, Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix,
+};
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 
@@ -43,7 +45,8 @@ impl Scheme for Genesys {
         let digest = strip_sha256_prefix(value).unwrap_or(value);
         let digest = decode_digest(digest, true)
             .ok_or(RejectCode::InvalidSignature.because("digest is not a hex or base64 SHA-256"))?;
-        self.keys.check(&[&delivery.body], &[digest])
+        self.keys
+            .check(Algorithm::Sha256, &[&delivery.body], &[digest])
     }
 }
 

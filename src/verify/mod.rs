@@ -1,15 +1,18 @@
 //! Signature verification: one module per scheme behind [`Scheme`].
 //!
-//! Every scheme is HMAC-SHA256 with keys prepared once at init, compared in
-//! constant time through `Mac::verify_slice`.
+//! Every scheme is an HMAC (SHA-256, or SHA-1 for `digital-channels`) with
+//! keys prepared once at init, compared in constant time through
+//! `Mac::verify_slice`.
 
 pub mod diagnose;
+mod digital_channels;
 mod genesys;
 mod keyring;
 mod open_messaging;
 mod standard_webhooks;
 mod timestamped;
 
+pub use digital_channels::DigitalChannels;
 pub use genesys::Genesys;
 pub use keyring::{Keyring, LiveKeyring, Refresh};
 pub use open_messaging::OpenMessaging;
@@ -20,6 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderName;
+use sha1::Sha1;
 use sha2::Sha256;
 
 use crate::envelope::HttpDelivery;
@@ -34,15 +38,21 @@ pub enum SchemeName {
     OpenMessaging,
     Timestamped,
     StandardWebhooks,
+    DigitalChannels,
 }
 
 impl SchemeName {
-    pub const ALL: [SchemeName; 4] = [
+    pub const ALL: [SchemeName; 5] = [
         Self::Genesys,
         Self::OpenMessaging,
         Self::Timestamped,
         Self::StandardWebhooks,
+        Self::DigitalChannels,
     ];
+
+    /// What a deployment that sets no `SIGNATURE_SCHEME` verifies: the one
+    /// scheme Genesys Cloud documents.
+    pub const DEFAULT: SchemeName = Self::OpenMessaging;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,11 +60,26 @@ impl SchemeName {
             Self::OpenMessaging => "open-messaging",
             Self::Timestamped => "timestamped",
             Self::StandardWebhooks => "standard-webhooks",
+            Self::DigitalChannels => "digital-channels",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+
+    /// The HMAC's hash.
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            Self::DigitalChannels => Algorithm::Sha1,
+            _ => Algorithm::Sha256,
+        }
+    }
+
+    /// Whether the sender reads a `messageId` in the answer: Multicloud CX's
+    /// Third-Party Messaging API does.
+    pub fn answers_message_id(self) -> bool {
+        self == Self::DigitalChannels
     }
 }
 
@@ -113,6 +138,7 @@ pub fn keyed(settings: &SchemeSettings, keys: Keys) -> Box<dyn Scheme> {
         SchemeName::OpenMessaging => Box::new(OpenMessaging::new(header, keys)),
         SchemeName::Timestamped => Box::new(Timestamped::new(header, keys, tolerance)),
         SchemeName::StandardWebhooks => Box::new(StandardWebhooks::new(header, keys, tolerance)),
+        SchemeName::DigitalChannels => Box::new(DigitalChannels::new(header, keys)),
     }
 }
 
@@ -121,7 +147,25 @@ pub fn keyed(settings: &SchemeSettings, keys: Keys) -> Box<dyn Scheme> {
 pub const MAX_SIGNATURES: usize = 8;
 
 pub type Digest = [u8; 32];
+pub type Sha1Digest = [u8; 20];
 type HmacSha256 = Hmac<Sha256>;
+type HmacSha1 = Hmac<Sha1>;
+
+/// The hash under an HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha256,
+    Sha1,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha256 => "SHA-256",
+            Self::Sha1 => "SHA-1",
+        }
+    }
+}
 
 /// How a secret may have been mangled when it was pasted somewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,16 +176,68 @@ pub enum Pasted {
     NewlineAdded,
 }
 
-/// One HMAC state per secret, keyed once so no request pays the key schedule.
+/// One secret keyed for each hash a scheme may use.
+#[derive(Clone)]
+struct Keyed {
+    sha256: HmacSha256,
+    sha1: HmacSha1,
+}
+
+impl Keyed {
+    fn new(k: &[u8]) -> Self {
+        Self {
+            sha256: <HmacSha256 as KeyInit>::new_from_slice(k)
+                .expect("HMAC takes keys of any length"),
+            sha1: <HmacSha1 as KeyInit>::new_from_slice(k).expect("HMAC takes keys of any length"),
+        }
+    }
+
+    fn mac(&self, algorithm: Algorithm) -> KeyedMac {
+        match algorithm {
+            Algorithm::Sha256 => KeyedMac::Sha256(self.sha256.clone()),
+            Algorithm::Sha1 => KeyedMac::Sha1(self.sha1.clone()),
+        }
+    }
+}
+
+/// An HMAC under way, keyed with one secret.
+#[derive(Clone)]
+pub enum KeyedMac {
+    Sha256(HmacSha256),
+    Sha1(HmacSha1),
+}
+
+impl KeyedMac {
+    pub fn update(&mut self, part: &[u8]) {
+        match self {
+            Self::Sha256(m) => m.update(part),
+            Self::Sha1(m) => m.update(part),
+        }
+    }
+
+    /// Whether the message so far signs as any of `candidates`, each
+    /// compared in constant time.
+    pub fn matches_any<D: AsRef<[u8]>>(&self, candidates: &[D]) -> bool {
+        candidates.iter().any(|c| match self.clone() {
+            Self::Sha256(m) => m.verify_slice(c.as_ref()).is_ok(),
+            Self::Sha1(m) => m.verify_slice(c.as_ref()).is_ok(),
+        })
+    }
+
+    fn finalize(self) -> Vec<u8> {
+        match self {
+            Self::Sha256(m) => m.finalize().into_bytes().to_vec(),
+            Self::Sha1(m) => m.finalize().into_bytes().to_vec(),
+        }
+    }
+}
+
+/// HMAC states per secret, keyed once so no request pays the key schedule.
 /// The pasted variants are keyed too, so a diagnosis never needs the secret.
 #[derive(Clone)]
 pub struct Keys {
-    keys: Vec<HmacSha256>,
-    pasted: Vec<(Pasted, HmacSha256)>,
-}
-
-fn hmac_key(k: &[u8]) -> HmacSha256 {
-    <HmacSha256 as KeyInit>::new_from_slice(k).expect("HMAC takes keys of any length")
+    keys: Vec<Keyed>,
+    pasted: Vec<(Pasted, Keyed)>,
 }
 
 impl Keys {
@@ -151,11 +247,11 @@ impl Keys {
             let trimmed = secret.trim_ascii();
             if trimmed.len() != secret.len() {
                 keys.pasted
-                    .push((Pasted::WhitespaceRemoved, hmac_key(trimmed)));
+                    .push((Pasted::WhitespaceRemoved, Keyed::new(trimmed)));
             }
             for newline in [&b"\n"[..], b"\r\n"] {
                 let added = [trimmed, newline].concat();
-                keys.pasted.push((Pasted::NewlineAdded, hmac_key(&added)));
+                keys.pasted.push((Pasted::NewlineAdded, Keyed::new(&added)));
             }
         }
         keys
@@ -163,71 +259,97 @@ impl Keys {
 
     fn from_raw<'a>(keys: impl Iterator<Item = &'a [u8]>) -> Self {
         Self {
-            keys: keys.map(hmac_key).collect(),
+            keys: keys.map(Keyed::new).collect(),
             pasted: Vec::new(),
         }
     }
 
-    /// True when any secret's HMAC over the concatenated `message` equals any
-    /// of `candidates`. The body is hashed once per secret, not per candidate.
-    pub fn any_matches(&self, message: &[&[u8]], candidates: &[Digest]) -> bool {
-        self.keys
-            .iter()
-            .any(|key| key_matches(key, message, candidates))
+    /// One HMAC per secret under `algorithm`, over nothing yet.
+    pub fn macs(&self, algorithm: Algorithm) -> Vec<KeyedMac> {
+        self.keys.iter().map(|k| k.mac(algorithm)).collect()
     }
 
-    /// How a pasted copy of a secret would have signed `message` as one of
-    /// `candidates`, if one would.
-    pub fn pasted_match(&self, message: &[&[u8]], candidates: &[Digest]) -> Option<Pasted> {
+    /// The same for each pasted copy of a secret, with how it was pasted.
+    pub fn pasted_macs(&self, algorithm: Algorithm) -> Vec<(Pasted, KeyedMac)> {
         self.pasted
             .iter()
-            .find(|(_, key)| key_matches(key, message, candidates))
-            .map(|(how, _)| *how)
+            .map(|(how, k)| (*how, k.mac(algorithm)))
+            .collect()
+    }
+
+    /// True when any secret's HMAC over the concatenated `message` equals any
+    /// of `candidates`. The body is hashed once per secret, not per candidate.
+    pub fn any_matches<D: AsRef<[u8]>>(
+        &self,
+        algorithm: Algorithm,
+        message: &[&[u8]],
+        candidates: &[D],
+    ) -> bool {
+        self.macs(algorithm).into_iter().any(|mut mac| {
+            for part in message {
+                mac.update(part);
+            }
+            mac.matches_any(candidates)
+        })
     }
 
     /// `Ok` when any secret signed the concatenated `message` as any of
-    /// `candidates`; otherwise `invalid_signature`.
-    pub fn check(&self, message: &[&[u8]], candidates: &[Digest]) -> Result<(), Reject> {
-        if self.any_matches(message, candidates) {
+    /// `candidates` under `algorithm`; otherwise `invalid_signature`.
+    pub fn check<D: AsRef<[u8]>>(
+        &self,
+        algorithm: Algorithm,
+        message: &[&[u8]],
+        candidates: &[D],
+    ) -> Result<(), Reject> {
+        if self.any_matches(algorithm, message, candidates) {
             Ok(())
         } else {
             Err(RejectCode::InvalidSignature.because("no secret matches"))
         }
     }
 
-    /// The digest under the current secret; for signing tools and tests.
+    /// The HMAC-SHA256 digest under the current secret; for signing tools
+    /// and tests.
     pub fn sign(&self, message: &[&[u8]]) -> Digest {
-        let mut mac = self.keys[0].clone();
+        self.sign_with(Algorithm::Sha256, message)
+            .try_into()
+            .expect("SHA-256 digests are 32 bytes")
+    }
+
+    /// The HMAC-SHA1 digest under the current secret.
+    pub fn sign_sha1(&self, message: &[&[u8]]) -> Sha1Digest {
+        self.sign_with(Algorithm::Sha1, message)
+            .try_into()
+            .expect("SHA-1 digests are 20 bytes")
+    }
+
+    fn sign_with(&self, algorithm: Algorithm, message: &[&[u8]]) -> Vec<u8> {
+        let mut mac = self.keys[0].mac(algorithm);
         for part in message {
             mac.update(part);
         }
-        mac.finalize().into_bytes().into()
+        mac.finalize()
     }
-}
-
-fn key_matches(key: &HmacSha256, message: &[&[u8]], candidates: &[Digest]) -> bool {
-    let mut mac = key.clone();
-    for part in message {
-        mac.update(part);
-    }
-    candidates
-        .iter()
-        .any(|c| mac.clone().verify_slice(c).is_ok())
 }
 
 /// Decodes a SHA-256 digest given as base64, or as hex (either case) when
 /// `hex_allowed`. Anything else, including a digest of the wrong length, is
 /// `None`.
 pub fn decode_digest(s: &str, hex_allowed: bool) -> Option<Digest> {
-    let mut out = [0u8; 32];
-    if hex_allowed && s.len() == 64 {
+    decode_bytes(s, hex_allowed)
+}
+
+/// Decodes `N` bytes given as padded base64, or as hex when `hex_allowed`.
+pub fn decode_bytes<const N: usize>(s: &str, hex_allowed: bool) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    if hex_allowed && s.len() == 2 * N {
         return hex::decode_to_slice(s, &mut out).ok().map(|()| out);
     }
-    if s.len() != 44 {
+    if s.len() != N.div_ceil(3) * 4 {
         return None;
     }
     match STANDARD.decode_slice(s, &mut out) {
-        Ok(32) => Some(out),
+        Ok(n) if n == N => Some(out),
         _ => None,
     }
 }
@@ -267,9 +389,13 @@ fn signature_header<'a>(delivery: &'a HttpDelivery, name: &HeaderName) -> Result
 
 /// Strips a case-insensitive `sha256=` prefix.
 fn strip_sha256_prefix(v: &str) -> Option<&str> {
-    v.get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("sha256="))
-        .map(|_| &v[7..])
+    strip_prefix_ignore_case(v, "sha256=")
+}
+
+fn strip_prefix_ignore_case<'a>(v: &'a str, prefix: &str) -> Option<&'a str> {
+    v.get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &v[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -364,11 +490,11 @@ pub(crate) mod tests {
         let by_old = Keys::new(&secrets("old", None)).sign(&[b"body"]);
         let by_new = Keys::new(&secrets("new", None)).sign(&[b"body"]);
         let by_other = Keys::new(&secrets("other", None)).sign(&[b"body"]);
-        assert!(keys.any_matches(&[b"body"], &[by_old]));
-        assert!(keys.any_matches(&[b"body"], &[by_new]));
-        assert!(!keys.any_matches(&[b"body"], &[by_other]));
-        assert!(keys.any_matches(&[b"body"], &[by_other, by_old]));
-        assert!(!keys.any_matches(&[b"body!"], &[by_old, by_new]));
+        assert!(keys.any_matches(Algorithm::Sha256, &[b"body"], &[by_old]));
+        assert!(keys.any_matches(Algorithm::Sha256, &[b"body"], &[by_new]));
+        assert!(!keys.any_matches(Algorithm::Sha256, &[b"body"], &[by_other]));
+        assert!(keys.any_matches(Algorithm::Sha256, &[b"body"], &[by_other, by_old]));
+        assert!(!keys.any_matches(Algorithm::Sha256, &[b"body!"], &[by_old, by_new]));
     }
 
     #[test]

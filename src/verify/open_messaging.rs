@@ -5,7 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 
-use super::{Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix};
+use super::{
+    Algorithm, Keys, Scheme, SchemeName, decode_digest, signature_header, strip_sha256_prefix,
+};
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 
@@ -43,7 +45,8 @@ impl Scheme for OpenMessaging {
         let digest = strip_sha256_prefix(value)
             .and_then(|d| decode_digest(d, false))
             .ok_or(RejectCode::InvalidSignature.because("not sha256=<base64 SHA-256>"))?;
-        self.keys.check(&[&delivery.body], &[digest])
+        self.keys
+            .check(Algorithm::Sha256, &[&delivery.body], &[digest])
     }
 
     /// Genesys sends no delivery id here: the id is always the body's hash.

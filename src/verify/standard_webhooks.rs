@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
+    Algorithm, Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
     signature_header, signed_header,
 };
 use crate::envelope::HttpDelivery;
@@ -104,7 +104,7 @@ impl Scheme for StandardWebhooks {
             b".",
             &delivery.body,
         ];
-        self.keys.check(&message, &digests)
+        self.keys.check(Algorithm::Sha256, &message, &digests)
     }
 
     fn keys(&self) -> &Keys {

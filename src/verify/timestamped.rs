@@ -5,7 +5,7 @@
 use http::HeaderName;
 
 use super::{
-    Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
+    Algorithm, Digest, Keys, MAX_SIGNATURES, Scheme, SchemeName, check_timestamp, decode_digest,
     signature_header,
 };
 use crate::envelope::HttpDelivery;
@@ -78,7 +78,7 @@ impl Scheme for Timestamped {
         let (timestamp, digests) = parse(signature_header(delivery, &self.header)?)?;
         check_timestamp(timestamp, now, self.tolerance)?;
         let message: [&[u8]; 3] = [timestamp.as_bytes(), b".", &delivery.body];
-        self.keys.check(&message, &digests)
+        self.keys.check(Algorithm::Sha256, &message, &digests)
     }
 }
 

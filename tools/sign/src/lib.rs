@@ -7,13 +7,18 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use genesys_webhook::config::{Config, SecretSource};
-use genesys_webhook::dedup::{MemoryStore, Store};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use genesys_webhook::dedup::{MemoryStore, Record, Recorded, Store};
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::error::ConfigError;
+use genesys_webhook::error::{ConfigError, StoreError};
 use genesys_webhook::handler::Handler;
 use genesys_webhook::secrets::{Secret, SecretSet, Secrets};
 use genesys_webhook::verify::{
-    Genesys, Keyring, Keys, LiveKeyring, OpenMessaging, SchemeName, StandardWebhooks, Timestamped,
+    DigitalChannels, Genesys, Keyring, Keys, LiveKeyring, OpenMessaging, SchemeName,
+    StandardWebhooks, Timestamped,
 };
 
 /// The secret every file in `events/` is signed with. For testing only.
@@ -70,6 +75,36 @@ pub fn memory_handler(scheme: SchemeName, extra: &[(&str, &str)]) -> Handler<Mem
     handler(&c, MemoryStore::new(c.ttl_seconds)).expect("the test secret is inline")
 }
 
+/// Accepts everything and keeps nothing, where the store is not what is
+/// measured.
+pub struct Accepting;
+
+impl Store for Accepting {
+    async fn record(&self, _: &Record<'_>) -> Result<Recorded, StoreError> {
+        Ok(Recorded::Accepted)
+    }
+}
+
+/// Drives a future that never waits, as a handler over [`Accepting`] is.
+pub fn ready<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("nothing here waits"),
+    }
+}
+
+/// About `size` bytes of JSON arrays nested `depth` deep, filled with small
+/// arrays of numbers: the shape that costs a re-layout most.
+pub fn nested_arrays(size: usize, depth: usize) -> Vec<u8> {
+    let mut body = "[".repeat(depth).into_bytes();
+    while body.len() + depth + 8 < size {
+        body.extend_from_slice(b"[1,[2]],");
+    }
+    body.push(b'0');
+    body.extend(std::iter::repeat_n(b']', depth));
+    body
+}
+
 /// Every front door by the name the tool and `events/` use.
 pub const DOORS: [(&str, FrontDoor); 6] = [
     ("apigw-v1", FrontDoor::ApiGatewayV1),
@@ -93,7 +128,8 @@ pub fn door_name(door: FrontDoor) -> &'static str {
 
 /// The headers a sender using `scheme` puts on `body`. `delivery_id` becomes
 /// `X-Genesys-Delivery-Id`, or `webhook-id` under standard-webhooks; under
-/// open-messaging, whose sender sends no id, it is left out.
+/// open-messaging and digital-channels, whose senders send no id, it is left
+/// out.
 pub fn signed_headers(
     scheme: SchemeName,
     secret: &str,
@@ -119,6 +155,17 @@ pub fn signed_headers(
             push(
                 "X-Hub-Signature-256",
                 OpenMessaging::sign(&Keys::new(&secrets), body),
+            );
+            return Ok(headers);
+        }
+        SchemeName::DigitalChannels => {
+            push(
+                "X-Hub-Signature",
+                DigitalChannels::sign(&Keys::new(&secrets), body),
+            );
+            push(
+                "X-B3-TraceId",
+                "80f198ee56343ba864fe8b2a57d3eff7".to_owned(),
             );
             return Ok(headers);
         }
@@ -330,6 +377,8 @@ const ATTACHMENT: &str =
     include_str!("../../../events/bodies/open-messaging-outbound-attachment.json");
 const RECEIPT: &str = include_str!("../../../events/bodies/open-messaging-receipt.json");
 const NOTIFICATION: &str = include_str!("../../../events/bodies/notification-crlf.json");
+const DIGITAL: &str = include_str!("../../../events/bodies/digital-channels-outgoing.json");
+const INTERACTION: &str = include_str!("../../../events/bodies/digital-channels-interaction.json");
 
 /// Genesys's own partner event sample, committed verbatim rather than generated.
 pub const GENESYS_PARTNER_SAMPLE: &str = "eventbridge-user-presence.json";
@@ -446,6 +495,22 @@ pub const CATALOG: &[Sample] = &[
         Some("msg_2pVvJ9tXkQ3mW8rY5nB1cE7aL1"),
     ),
     sample(
+        "apigw-v1.digital-channels.json",
+        D::ApiGatewayV1,
+        S::DigitalChannels,
+        DIGITAL,
+        false,
+        None,
+    ),
+    sample(
+        "function-url.digital-channels.base64.json",
+        D::FunctionUrl,
+        S::DigitalChannels,
+        INTERACTION,
+        true,
+        None,
+    ),
+    sample(
         "eventbridge.notification.json",
         D::EventBridge,
         S::Genesys,
@@ -476,6 +541,18 @@ pub const CATALOG: &[Sample] = &[
         ),
         Variant::Unsigned,
         "missing_signature",
+    ),
+    rejected(
+        sample(
+            "alb.digital-channels.tampered.json",
+            D::Alb { multi_value: false },
+            S::DigitalChannels,
+            DIGITAL,
+            false,
+            None,
+        ),
+        Variant::Tampered,
+        "invalid_signature",
     ),
     rejected(
         sample(

@@ -13,7 +13,7 @@ use genesys_webhook::verify::{SchemeName, scheme_for};
 
 const USAGE: &str = "\
 usage:
-  genesys-sign sign --scheme SCHEME --envelope DOOR [--secret S] [--base64]
+  genesys-sign sign [--scheme SCHEME] --envelope DOOR [--secret S] [--base64]
                     [--delivery-id ID] [--at UNIX_SECONDS] BODY_FILE
   genesys-sign events DIR [--at UNIX_SECONDS]   write every sample event into DIR
   genesys-sign catalog                          list the samples: file, door, scheme, expected
@@ -21,11 +21,12 @@ usage:
                     verify a captured event (any front door's JSON) and print
                     `valid` or the reason the function would log; exit 1 if not valid
 
-SCHEME: genesys | open-messaging | timestamped | standard-webhooks
+SCHEME: open-messaging | genesys | timestamped | standard-webhooks | digital-channels
 DOOR:   apigw-v1 | apigw-v2 | function-url | alb | alb-multi-value | eventbridge
 The secret defaults to $WEBHOOK_SECRET, then to the documented test secret.
 --at defaults to now for `sign` and `diagnose`, to the committed sample time
-for `events`. `diagnose` pins genesys unless --scheme says otherwise.";
+for `events`. `sign` and `diagnose` use open-messaging, the function's default,
+unless --scheme says otherwise.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -93,8 +94,10 @@ struct Options {
 
 impl Options {
     fn scheme(&self) -> Result<SchemeName, String> {
-        let scheme = self.scheme.as_deref().ok_or("--scheme is required")?;
-        SchemeName::parse(scheme).ok_or(format!("unknown scheme {scheme}"))
+        match self.scheme.as_deref() {
+            None => Ok(SchemeName::DEFAULT),
+            Some(scheme) => SchemeName::parse(scheme).ok_or(format!("unknown scheme {scheme}")),
+        }
     }
 
     fn secret(&self, scheme: SchemeName) -> String {
@@ -126,10 +129,7 @@ fn sign(opts: &Options, body_file: &str) -> Result<(), String> {
 /// `--scheme` and the secret, and prints what its log line would give as the
 /// reason. Never prints the secret.
 fn diagnose_event(opts: &Options, event_file: &str) -> Result<ExitCode, String> {
-    let scheme = match opts.scheme {
-        Some(_) => opts.scheme()?,
-        None => SchemeName::Genesys,
-    };
+    let scheme = opts.scheme()?;
     let secret = opts.secret(scheme);
     let config =
         sample::config(scheme, &[("WEBHOOK_SECRET", &secret)]).map_err(|e| e.to_string())?;

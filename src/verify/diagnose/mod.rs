@@ -1,23 +1,33 @@
 //! Why a signature failed, for the log line only: the caller still gets just
-//! the rejection code. Runs only after a rejection, costs a bounded number of
-//! HMACs, never accepts anything, and never puts a secret, a signature value
-//! or body bytes into its text.
+//! the rejection code. Runs only after a rejection, never accepts anything,
+//! and never puts a secret, a signature value or body bytes into its text.
+//!
+//! It runs on the unauthenticated path, so what it costs is bounded. Past
+//! [`FULL_DIAGNOSIS_BODY`] it reads the digest's length, and makes one HMAC
+//! pass per secret (as many as the verification made) only for a digest in
+//! an encoding the scheme refuses. Everything else (layouts, trailing
+//! whitespace, pasted secrets, other schemes, other integrations) runs only
+//! for bodies up to the bound, where its cost is a constant.
+
+mod digest;
+mod layout;
+mod offered;
+mod scheme;
+mod secret;
 
 use std::fmt;
 
 use http::HeaderName;
 
-use super::standard_webhooks::{ID, TIMESTAMP};
-use super::{
-    Digest, Keys, MAX_SIGNATURES, Pasted, SchemeName, SchemeSettings, decode_digest, keyed,
-    signed_header, strip_sha256_prefix,
-};
+pub use layout::MAX_RELAYOUT_DEPTH;
+
+use super::{Algorithm, Keys, Pasted, SchemeName, SchemeSettings};
 use crate::envelope::HttpDelivery;
 use crate::error::{Reject, RejectCode};
 
-/// Largest body tried re-serialized: past this the extra hashing would cost
-/// a forged flood more than the answer is worth.
-pub const MAX_REFORMATTED_BODY: usize = 64 * 1024;
+/// Largest body diagnosed in full. Genesys's messages are a few KiB; a forged
+/// flood of larger ones gets the one-pass reasons only.
+pub const FULL_DIAGNOSIS_BODY: usize = 16 * 1024;
 
 /// The reason a delivery's signature did not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +37,13 @@ pub enum Diagnosis {
         scheme: SchemeName,
         expected: &'static str,
         got: &'static str,
+    },
+    /// The digest has the length of `got`, the hash the scheme does not use;
+    /// `matches` when it is that hash's HMAC of the body.
+    WrongAlgorithm {
+        scheme: SchemeName,
+        got: Algorithm,
+        matches: bool,
     },
     /// The digest matches the body in another JSON layout.
     Reserialized { form: &'static str },
@@ -48,6 +65,18 @@ pub enum Diagnosis {
     },
     /// None of the above: the rejection's own detail.
     Unexplained(&'static str),
+    /// None of what the bounds allowed: the rejection's detail, and what was
+    /// left untried.
+    Bounded { detail: &'static str, bound: Bound },
+}
+
+/// Why part of a diagnosis was not tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Over [`FULL_DIAGNOSIS_BODY`]: only the one-pass reasons.
+    Size,
+    /// Nested deeper than [`MAX_RELAYOUT_DEPTH`]: no JSON layouts.
+    Depth,
 }
 
 impl fmt::Display for Diagnosis {
@@ -61,6 +90,25 @@ impl fmt::Display for Diagnosis {
                 f,
                 "digest is {got} where {} expects {expected}; it matches once decoded",
                 scheme.as_str()
+            ),
+            Self::WrongAlgorithm {
+                scheme,
+                got,
+                matches: true,
+            } => write!(
+                f,
+                "digest is an HMAC-{} where {} expects HMAC-{}; it matches the body under {}",
+                got.as_str(),
+                scheme.as_str(),
+                scheme.algorithm().as_str(),
+                got.as_str()
+            ),
+            Self::WrongAlgorithm { scheme, got, .. } => write!(
+                f,
+                "digest has the length of {} where {} expects {}",
+                got.as_str(),
+                scheme.as_str(),
+                scheme.algorithm().as_str()
             ),
             Self::Reserialized { form } => write!(
                 f,
@@ -99,6 +147,22 @@ impl fmt::Display for Diagnosis {
                 write!(f, "timestamp {seconds} s {way}, tolerance {tolerance} s")
             }
             Self::Unexplained(detail) => f.write_str(detail),
+            Self::Bounded {
+                detail,
+                bound: Bound::Size,
+            } => write!(
+                f,
+                "{detail}; a body over {FULL_DIAGNOSIS_BODY} bytes is checked only for the \
+                 digest's encoding and hash"
+            ),
+            Self::Bounded {
+                detail,
+                bound: Bound::Depth,
+            } => write!(
+                f,
+                "{detail}; a body nested deeper than {MAX_RELAYOUT_DEPTH} levels is not tried \
+                 in other JSON layouts"
+            ),
         }
     }
 }
@@ -121,7 +185,7 @@ pub fn diagnose(
         .unwrap_or_else(|| default_header(settings.name));
     match reject.code {
         RejectCode::StaleTimestamp => {
-            let offered = offered(settings.name, &header, delivery)?;
+            let offered = offered::read(settings.name, &header, delivery)?;
             let t: i64 = offered.timestamp?.parse().ok()?;
             return Some(Diagnosis::Timestamp {
                 seconds: (now - t).abs(),
@@ -132,16 +196,26 @@ pub fn diagnose(
         RejectCode::InvalidSignature | RejectCode::MissingSignature => {}
         _ => return None,
     }
-    let found = offered(settings.name, &header, delivery)
-        .and_then(|o| diagnose_digests(settings.name, keys, &o, &delivery.body))
-        .or_else(|| other_scheme(settings, keys, delivery, now))
+    let full = delivery.body.len() <= FULL_DIAGNOSIS_BODY;
+    let mut bound = (!full).then_some(Bound::Size);
+    let found = offered::read(settings.name, &header, delivery)
+        .and_then(|o| digests(settings.name, keys, &o, &delivery.body, full, &mut bound))
         .or_else(|| {
-            other_integrations
-                .iter()
-                .find(|(_, k)| keyed(settings, (*k).clone()).verify(delivery, now).is_ok())
-                .map(|(name, _)| Diagnosis::OtherIntegration((*name).to_owned()))
+            full.then(|| scheme::other_scheme(settings, &header, keys, delivery, now))
+                .flatten()
+        })
+        .or_else(|| {
+            full.then(|| secret::other_integration(settings, delivery, now, other_integrations))
+                .flatten()
+                .map(|name| Diagnosis::OtherIntegration(name.to_owned()))
         });
-    Some(found.unwrap_or(Diagnosis::Unexplained(reject.detail)))
+    Some(found.unwrap_or(match bound {
+        Some(bound) => Diagnosis::Bounded {
+            detail: reject.detail,
+            bound,
+        },
+        None => Diagnosis::Unexplained(reject.detail),
+    }))
 }
 
 fn default_header(name: SchemeName) -> HeaderName {
@@ -150,333 +224,58 @@ fn default_header(name: SchemeName) -> HeaderName {
         SchemeName::OpenMessaging => super::OpenMessaging::HEADER,
         SchemeName::Timestamped => super::Timestamped::HEADER,
         SchemeName::StandardWebhooks => super::StandardWebhooks::HEADER,
+        SchemeName::DigitalChannels => super::DigitalChannels::HEADER,
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Hex,
-    Base64,
-}
-
-/// What the pinned scheme's headers offer, read leniently: the parts signed
-/// before the body, the timestamp, and every digest in either encoding.
-struct Offered<'a> {
-    prefix: Vec<&'a [u8]>,
-    timestamp: Option<&'a str>,
-    digests: Vec<(Digest, Encoding)>,
-}
-
-fn lenient_digest(s: &str) -> Option<(Digest, Encoding)> {
-    let s = strip_sha256_prefix(s).unwrap_or(s);
-    match s.len() {
-        64 => decode_digest(s, true).map(|d| (d, Encoding::Hex)),
-        _ => decode_digest(s, false).map(|d| (d, Encoding::Base64)),
-    }
-}
-
-fn offered<'a>(
-    scheme: SchemeName,
-    header: &HeaderName,
-    delivery: &'a HttpDelivery,
-) -> Option<Offered<'a>> {
-    let value = signed_header(delivery, header).ok().flatten()?;
-    let mut prefix = Vec::new();
-    let mut timestamp = None;
-    let digests: Vec<_> = match scheme {
-        SchemeName::Genesys | SchemeName::OpenMessaging => {
-            lenient_digest(value).into_iter().collect()
-        }
-        SchemeName::Timestamped => {
-            let mut digests = Vec::new();
-            for (key, val) in value.split(',').filter_map(|e| e.trim().split_once('=')) {
-                match key {
-                    "t" => timestamp = timestamp.or(Some(val)),
-                    "s" | "v1" => digests.extend(lenient_digest(val)),
-                    _ => {}
-                }
-            }
-            prefix = vec![timestamp?.as_bytes(), b"."];
-            digests
-        }
-        SchemeName::StandardWebhooks => {
-            let id = signed_header(delivery, &ID).ok().flatten()?;
-            let t = signed_header(delivery, &TIMESTAMP).ok().flatten()?;
-            timestamp = Some(t);
-            prefix = vec![id.as_bytes(), b".", t.as_bytes(), b"."];
-            value
-                .split(' ')
-                .filter_map(|e| lenient_digest(e.split_once(',').map_or(e, |(_, sig)| sig)))
-                .collect()
-        }
-    };
-    Some(Offered {
-        prefix,
-        timestamp,
-        digests: digests.into_iter().take(MAX_SIGNATURES).collect(),
-    })
-}
-
-/// The encodings a scheme's own check accepts.
-fn accepts(scheme: SchemeName, encoding: Encoding) -> bool {
-    match scheme {
-        SchemeName::Genesys | SchemeName::Timestamped => true,
-        SchemeName::OpenMessaging | SchemeName::StandardWebhooks => encoding == Encoding::Base64,
-    }
-}
-
-/// Tries the pinned scheme's digests against the wrong encoding, other
-/// layouts of the body, and pasted copies of the secret, in that order.
-fn diagnose_digests(
+/// Tries the pinned scheme's digests against the wrong encoding or hash,
+/// other layouts of the body, and pasted copies of the secret, in that
+/// order; the layouts and secrets only when `full`. Sets `bound` when a body
+/// too deep kept the layouts from being tried.
+fn digests(
     scheme: SchemeName,
     keys: &Keys,
-    offered: &Offered<'_>,
+    offered: &offered::Offered<'_>,
     body: &[u8],
+    full: bool,
+    bound: &mut Option<Bound>,
 ) -> Option<Diagnosis> {
-    fn message<'a>(prefix: &[&'a [u8]], body: &'a [u8]) -> Vec<&'a [u8]> {
-        prefix.iter().copied().chain([body]).collect()
+    let algorithm = scheme.algorithm();
+    // Past the bound, the pass is made only for a digest in a refused
+    // encoding: a forgery cannot buy it with a well-formed digest.
+    let received = (full || digest::wrongly_encoded(scheme, offered))
+        .then(|| digest::received(keys, algorithm, &offered.prefix, body));
+    if let Some(found) = received
+        .as_ref()
+        .and_then(|r| digest::wrong_encoding(scheme, offered, r))
+    {
+        return Some(found);
     }
-    let wrongly_encoded: Vec<&(Digest, Encoding)> = offered
-        .digests
-        .iter()
-        .filter(|(_, e)| !accepts(scheme, *e))
-        .collect();
-    if let Some((_, encoding)) = wrongly_encoded.first() {
-        let candidates: Vec<Digest> = wrongly_encoded.iter().map(|(d, _)| *d).collect();
-        if keys.any_matches(&message(&offered.prefix, body), &candidates) {
-            let (expected, got) = match encoding {
-                Encoding::Hex => ("base64", "hex"),
-                Encoding::Base64 => ("hex", "base64"),
-            };
-            return Some(Diagnosis::WrongEncoding {
-                scheme,
-                expected,
-                got,
-            });
-        }
+    if let Some(found) = digest::wrong_algorithm(scheme, keys, offered, body, full) {
+        return Some(found);
     }
-    let digests: Vec<Digest> = offered.digests.iter().map(|(d, _)| *d).collect();
-    if digests.is_empty() {
+    let received = received?;
+    let digests = offered.of(algorithm);
+    // A digest the body already signs is refused for another reason.
+    if digests.is_empty() || digest::any(&received.plain, &digests) {
         return None;
     }
-    for (form, variant) in reformatted(body) {
-        if keys.any_matches(&message(&offered.prefix, &variant), &digests) {
+    if full {
+        let tried = layout::relaid_out(keys, algorithm, &offered.prefix, body, &digests);
+        if tried.too_deep {
+            *bound = Some(Bound::Depth);
+        }
+        if let Some(form) = tried.form {
             return Some(Diagnosis::Reserialized { form });
         }
     }
-    keys.pasted_match(&message(&offered.prefix, body), &digests)
+    if let Some(form) = layout::trailing(&received, &digests) {
+        return Some(Diagnosis::Reserialized { form });
+    }
+    let message: Vec<&[u8]> = offered.prefix.iter().copied().chain([body]).collect();
+    full.then(|| secret::pasted(keys, algorithm, &message, &digests))
+        .flatten()
         .map(Diagnosis::PastedSecret)
-}
-
-/// The delivery checked by each scheme the deployment does not pin, at its
-/// own header and at the pinned one, with the deployment's keys and no bound
-/// on the timestamp.
-fn other_scheme(
-    pinned: &SchemeSettings,
-    keys: &Keys,
-    delivery: &HttpDelivery,
-    now: i64,
-) -> Option<Diagnosis> {
-    let pinned_header = pinned
-        .header
-        .clone()
-        .unwrap_or_else(|| default_header(pinned.name));
-    for signed in SchemeName::ALL.into_iter().filter(|s| *s != pinned.name) {
-        let own = default_header(signed);
-        let headers = if own == pinned_header {
-            vec![own]
-        } else {
-            vec![own, pinned_header.clone()]
-        };
-        for header in headers {
-            let settings = SchemeSettings {
-                name: signed,
-                header: Some(header.clone()),
-                tolerance_seconds: i64::MAX,
-            };
-            if keyed(&settings, keys.clone()).verify(delivery, now).is_ok() {
-                return Some(Diagnosis::OtherScheme {
-                    signed,
-                    header,
-                    pinned: pinned.name,
-                });
-            }
-        }
-    }
-    None
-}
-
-/// The body as a sender may have signed it before something re-formatted
-/// it: a few JSON layouts and line endings, none equal to the body itself.
-fn reformatted(body: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
-    if body.len() > MAX_REFORMATTED_BODY {
-        return Vec::new();
-    }
-    let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        for (form, style) in [
-            ("compact", Style::COMPACT),
-            ("spaced", Style::SPACED),
-            ("pretty-printed", Style::PRETTY),
-        ] {
-            let text = relayout(body, style);
-            let mut newline = text.clone();
-            newline.push(b'\n');
-            out.push((form, text));
-            out.push((form, newline));
-        }
-        out.extend(
-            serde_json::to_vec(&value)
-                .ok()
-                .map(|v| ("compact, keys sorted", v)),
-        );
-        out.extend(
-            serde_json::to_vec_pretty(&value)
-                .ok()
-                .map(|v| ("pretty-printed, keys sorted", v)),
-        );
-    }
-    out.push(("LF line endings", replace(body, b"\r\n", b"\n")));
-    out.push(("CRLF line endings", replace(body, b"\n", b"\r\n")));
-    out.push((
-        "trailing whitespace removed",
-        body.trim_ascii_end().to_vec(),
-    ));
-    out.push(("trailing newline added", [body, b"\n"].concat()));
-    let mut seen: Vec<Vec<u8>> = vec![body.to_vec()];
-    out.retain(|(_, v)| {
-        let new = !seen.contains(v);
-        if new {
-            seen.push(v.clone());
-        }
-        new
-    });
-    out
-}
-
-fn replace(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut rest = body;
-    while !rest.is_empty() {
-        if rest.starts_with(from) {
-            out.extend_from_slice(to);
-            rest = &rest[from.len()..];
-        } else if rest.starts_with(to) {
-            out.extend_from_slice(to);
-            rest = &rest[to.len()..];
-        } else {
-            out.push(rest[0]);
-            rest = &rest[1..];
-        }
-    }
-    out
-}
-
-/// A JSON layout: what follows a comma and a colon, and the indent, if any.
-#[derive(Clone, Copy)]
-struct Style {
-    comma: &'static [u8],
-    colon: &'static [u8],
-    indent: Option<&'static [u8]>,
-}
-
-impl Style {
-    /// `JSON.stringify(v)`.
-    const COMPACT: Self = Self {
-        comma: b",",
-        colon: b":",
-        indent: None,
-    };
-    /// Python's `json.dumps(v)`.
-    const SPACED: Self = Self {
-        comma: b", ",
-        colon: b": ",
-        indent: None,
-    };
-    /// `JSON.stringify(v, null, 2)`.
-    const PRETTY: Self = Self {
-        comma: b",",
-        colon: b": ",
-        indent: Some(b"  "),
-    };
-}
-
-/// Tracks whether each byte of JSON text is inside a string.
-#[derive(Default)]
-struct Strings {
-    inside: bool,
-    escaped: bool,
-}
-
-impl Strings {
-    /// Whether `b`, the next byte, stands outside every string (quotes
-    /// themselves count as inside).
-    fn structural(&mut self, b: u8) -> bool {
-        if self.inside {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.inside = false;
-            }
-            false
-        } else {
-            self.inside = b == b'"';
-            !self.inside
-        }
-    }
-}
-
-/// Lays out valid JSON `body` in `style`, keeping its keys' order, numbers
-/// and escapes exactly: only the whitespace between tokens changes.
-fn relayout(body: &[u8], style: Style) -> Vec<u8> {
-    let mut strings = Strings::default();
-    let tokens: Vec<u8> = body
-        .iter()
-        .copied()
-        .filter(|&b| !(strings.structural(b) && b.is_ascii_whitespace()))
-        .collect();
-    let mut out = Vec::with_capacity(tokens.len() * 2);
-    let mut depth = 0usize;
-    let newline = |out: &mut Vec<u8>, depth: usize| {
-        if let Some(indent) = style.indent {
-            out.push(b'\n');
-            for _ in 0..depth {
-                out.extend_from_slice(indent);
-            }
-        }
-    };
-    let mut strings = Strings::default();
-    for (i, &b) in tokens.iter().enumerate() {
-        if !strings.structural(b) {
-            out.push(b);
-            continue;
-        }
-        match b {
-            b'{' | b'[' => {
-                out.push(b);
-                if !matches!(tokens.get(i + 1), Some(b'}' | b']')) {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            b'}' | b']' => {
-                if !(i > 0 && matches!(tokens[i - 1], b'{' | b'[')) {
-                    depth = depth.saturating_sub(1);
-                    newline(&mut out, depth);
-                }
-                out.push(b);
-            }
-            b',' => {
-                out.extend_from_slice(style.comma);
-                newline(&mut out, depth);
-            }
-            b':' => out.extend_from_slice(style.colon),
-            _ => out.push(b),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -484,7 +283,7 @@ mod tests {
     use super::*;
     use crate::verify::tests::{NOW, delivery, secrets};
     use crate::verify::{
-        Genesys, OpenMessaging, Scheme, StandardWebhooks, Timestamped, scheme_for,
+        DigitalChannels, Genesys, OpenMessaging, Scheme, StandardWebhooks, Timestamped, scheme_for,
     };
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
@@ -533,24 +332,29 @@ mod tests {
         }
     }
 
+    const PRETTY: &[u8] =
+        b"{\n  \"id\": \"1\",\n  \"text\": \"caf\\u00e9, \\\"x\\\": [1, 2]\",\n  \"n\": []\n}";
+    const SPACED: &[u8] = br#"{"id": "1", "text": "caf\u00e9, \"x\": [1, 2]", "n": []}"#;
+
     #[test]
     fn body_re_serialized() {
-        let pretty = relayout(BODY, Style::PRETTY);
-        assert_eq!(
-            pretty,
-            b"{\n  \"id\": \"1\",\n  \"text\": \"caf\\u00e9, \\\"x\\\": [1, 2]\",\n  \"n\": []\n}"
-        );
+        let pretty = PRETTY.to_vec();
         let scheme = pinned(SchemeName::Genesys, SECRET);
         for (signed, received, form) in [
             (pretty.clone(), BODY.to_vec(), "pretty-printed"),
             (BODY.to_vec(), pretty.clone(), "compact"),
-            (relayout(BODY, Style::SPACED), BODY.to_vec(), "spaced"),
-            ([BODY, b"\n"].concat(), BODY.to_vec(), "pretty-printed"),
+            (SPACED.to_vec(), BODY.to_vec(), "spaced"),
+            ([BODY, b"\n"].concat(), BODY.to_vec(), "compact"),
+            (
+                b"plain".to_vec(),
+                b"plain \n".to_vec(),
+                "trailing whitespace removed",
+            ),
         ] {
             let header = Genesys::sign(&keys(SECRET), &signed);
             let d = delivery(&[("x-genesys-signature", &header)], &received);
             match why(&scheme, &d, &[]) {
-                Diagnosis::Reserialized { .. } => {}
+                Diagnosis::Reserialized { form: found } if found.starts_with(form) => {}
                 other => panic!("{form}: {other}"),
             }
         }
@@ -564,12 +368,121 @@ mod tests {
     }
 
     #[test]
-    fn a_large_body_is_not_tried_re_serialized() {
-        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_REFORMATTED_BODY));
-        assert!(
-            reformatted(big.as_bytes())
-                .iter()
-                .all(|(form, _)| !form.contains("compact"))
+    fn a_large_body_gets_only_the_one_pass_reasons() {
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(FULL_DIAGNOSIS_BODY));
+        let pretty = big.replace(':', ": ");
+        let scheme = pinned(SchemeName::Genesys, SECRET);
+        let header = Genesys::sign(&keys(SECRET), pretty.as_bytes());
+        let d = delivery(&[("x-genesys-signature", &header)], big.as_bytes());
+        assert_eq!(
+            why(&scheme, &d, &[]),
+            Diagnosis::Bounded {
+                detail: "no secret matches",
+                bound: Bound::Size
+            }
+        );
+        let hex = hex::encode(keys(SECRET).sign(&[big.as_bytes()]));
+        let om = pinned(SchemeName::OpenMessaging, SECRET);
+        let d = delivery(&[("x-hub-signature-256", &hex)], big.as_bytes());
+        assert!(matches!(why(&om, &d, &[]), Diagnosis::WrongEncoding { .. }));
+        let newline = Genesys::sign(&keys(SECRET), format!("{big}\n").as_bytes());
+        let d = delivery(&[("x-genesys-signature", &newline)], big.as_bytes());
+        assert!(matches!(
+            why(&scheme, &d, &[]),
+            Diagnosis::Bounded {
+                bound: Bound::Size,
+                ..
+            }
+        ));
+        let sha1 = DigitalChannels::sign(&keys(SECRET), big.as_bytes());
+        let d = delivery(&[("x-genesys-signature", &sha1[5..])], big.as_bytes());
+        assert_eq!(
+            why(&scheme, &d, &[]).to_string(),
+            "digest has the length of SHA-1 where genesys expects SHA-256"
+        );
+    }
+
+    #[test]
+    fn a_deeply_nested_body_is_not_tried_in_other_layouts() {
+        let scheme = pinned(SchemeName::Genesys, SECRET);
+        let nested = |depth: usize, open: &str, close: &str| {
+            format!("{}1{}", open.repeat(depth), close.repeat(depth))
+        };
+        let deepest = MAX_RELAYOUT_DEPTH;
+        let header = Genesys::sign(&keys(SECRET), nested(deepest, "[", "]").as_bytes());
+        let d = delivery(
+            &[("x-genesys-signature", &header)],
+            nested(deepest, "[ ", " ]").as_bytes(),
+        );
+        assert_eq!(
+            why(&scheme, &d, &[]),
+            Diagnosis::Reserialized { form: "compact" }
+        );
+        let header = Genesys::sign(&keys(SECRET), nested(deepest + 1, "[", "]").as_bytes());
+        let d = delivery(
+            &[("x-genesys-signature", &header)],
+            nested(deepest + 1, "[ ", " ]").as_bytes(),
+        );
+        assert_eq!(
+            why(&scheme, &d, &[]).to_string(),
+            format!(
+                "no secret matches; a body nested deeper than {MAX_RELAYOUT_DEPTH} levels is not \
+                 tried in other JSON layouts"
+            )
+        );
+    }
+
+    #[test]
+    fn digital_channels_reasons() {
+        let scheme = pinned(SchemeName::DigitalChannels, SECRET);
+        let sha256 = hex::encode(keys(SECRET).sign(&[BODY]));
+        for value in [format!("sha256={sha256}"), format!("sha1={sha256}")] {
+            let d = delivery(&[("x-hub-signature", &value)], BODY);
+            assert_eq!(
+                why(&scheme, &d, &[]).to_string(),
+                "digest is an HMAC-SHA-256 where digital-channels expects HMAC-SHA-1; it \
+                 matches the body under SHA-256"
+            );
+        }
+        let other = hex::encode(keys("other").sign(&[BODY]));
+        let d = delivery(&[("x-hub-signature", &format!("sha1={other}"))], BODY);
+        assert_eq!(
+            why(&scheme, &d, &[]).to_string(),
+            "digest has the length of SHA-256 where digital-channels expects SHA-1"
+        );
+        let d = delivery(
+            &[(
+                "x-hub-signature-256",
+                &OpenMessaging::sign(&keys(SECRET), BODY),
+            )],
+            BODY,
+        );
+        assert_eq!(
+            why(&scheme, &d, &[]).to_string(),
+            "matches under open-messaging (x-hub-signature-256), but this deployment pins \
+             digital-channels"
+        );
+        let pretty = DigitalChannels::sign(&keys(SECRET), PRETTY);
+        let d = delivery(&[("x-hub-signature", &pretty)], BODY);
+        assert_eq!(
+            why(&scheme, &d, &[]),
+            Diagnosis::Reserialized {
+                form: "pretty-printed"
+            }
+        );
+        let sha1 = DigitalChannels::sign(&keys(SECRET), BODY);
+        let om = pinned(SchemeName::OpenMessaging, SECRET);
+        let d = delivery(&[("x-hub-signature", &sha1)], BODY);
+        assert_eq!(
+            why(&om, &d, &[]).to_string(),
+            "matches under digital-channels (x-hub-signature), but this deployment pins \
+             open-messaging"
+        );
+        let d = delivery(&[("x-hub-signature-256", &sha1)], BODY);
+        assert_eq!(
+            why(&om, &d, &[]).to_string(),
+            "digest is an HMAC-SHA-1 where open-messaging expects HMAC-SHA-256; it matches the \
+             body under SHA-1"
         );
     }
 
@@ -585,7 +498,11 @@ mod tests {
             let header = Genesys::sign(&keys(theirs), BODY);
             let d = delivery(&[("x-genesys-signature", &header)], BODY);
             assert_eq!(why(&scheme, &d, &[]), Diagnosis::PastedSecret(how));
-            assert!(!keys(ours).any_matches(message, &[keys(theirs).sign(message)]));
+            assert!(!keys(ours).any_matches(
+                Algorithm::Sha256,
+                message,
+                &[keys(theirs).sign(message)]
+            ));
         }
         assert_eq!(
             Diagnosis::PastedSecret(Pasted::NewlineAdded).to_string(),
