@@ -15,16 +15,20 @@ use genesys_webhook::envelope::{self, Decoded};
 use genesys_webhook::verify::diagnose::diagnose;
 use genesys_webhook::verify::{SchemeName, scheme_for};
 
+/// The names the flags take, under every command's help.
+const NAMES: &str = "\
+SCHEME: open-messaging | genesys | timestamped | standard-webhooks | digital-channels
+DOOR:   apigw-v1 | apigw-v2 | function-url | alb | alb-multi-value | eventbridge
+TIME:   RFC 3339 (2025-11-24T12:00:00Z) or Unix seconds (1763985600)
+The secret defaults to $WEBHOOK_SECRET, then to the documented test secret.";
+
 /// Signs sample deliveries for genesys-webhook and says why a captured
 /// event's signature fails.
 #[derive(Parser)]
 #[command(
     name = "genesys-sign",
     version,
-    after_help = "SCHEME: open-messaging | genesys | timestamped | standard-webhooks | digital-channels\n\
-DOOR:   apigw-v1 | apigw-v2 | function-url | alb | alb-multi-value | eventbridge\n\
-TIME:   RFC 3339 (2025-11-24T12:00:00Z) or Unix seconds (1763985600)\n\
-The secret defaults to $WEBHOOK_SECRET, then to the documented test secret."
+    after_help = NAMES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,6 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Signs BODY_FILE and prints it wrapped in a front door's event.
+    #[command(after_help = NAMES)]
     Sign {
         #[command(flatten)]
         opts: Options,
@@ -43,13 +48,14 @@ enum Command {
         /// Base64-encodes the body in the event, as a door does for binary.
         #[arg(long)]
         base64: bool,
-        /// The delivery id the signed headers carry; one is made up otherwise.
+        /// The delivery id the headers carry, under the schemes whose senders send one.
         #[arg(long, value_name = "ID")]
         delivery_id: Option<String>,
         /// The body to sign, as the sender sends it.
         body_file: PathBuf,
     },
     /// Writes every sample event into DIR.
+    #[command(after_help = NAMES)]
     Events {
         /// When the samples are signed [default: the committed sample time].
         #[arg(long, value_name = "TIME", value_parser = instant)]
@@ -61,6 +67,7 @@ enum Command {
     Catalog,
     /// Verifies a captured event (any front door's JSON) and prints `valid`
     /// or the reason the function would log; exits 1 if not valid.
+    #[command(after_help = NAMES)]
     Diagnose {
         #[command(flatten)]
         opts: Options,
