@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use aws_config::BehaviorVersion;
-use aws_sdk_sqs::error::DisplayErrorContext;
+use clap::{ArgGroup, Parser};
 use genesys_replay::Progress;
+use genesys_sign::cli::{self, cause, out};
 use genesys_webhook::relay::entry::{Entry, fit_detail_type};
 use genesys_webhook::relay::park::ParkedMessage;
 use genesys_webhook::relay::publish::{
@@ -19,62 +20,51 @@ use genesys_webhook::relay::publish::{
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-const USAGE: &str = "\
-usage: genesys-redrive (--stack NAME | --failure-queue URL)
-                       [--partner-queue URL] [--bus NAME] [--source SOURCE]
-                       [--delete-stream-records] [--dry-run]
-
-Reads every message on the failure queue and puts back what can succeed:
-  a parked relay entry    -> PutEvents onto --bus (a refusal that is still
-                             permanent stays on the queue);
-  a partner event, raw or in a Lambda on-failure record
-                          -> SendMessage onto --partner-queue.
-A stream mapping's on-failure record holds no delivery: its window is
-shown, to run genesys-replay over; it stays unless --delete-stream-records.
-Anything else stays. A message is deleted only after it was put back.
---stack reads FailedDeliveriesQueueUrl, PartnerEventsQueueUrl and
-OutboxBusName from the stack's outputs; flags given override them.
---source publishes parked entries under SOURCE instead of their own.
---dry-run shows what would happen and changes nothing.
-Exits 1 if putting a message back failed.
-Endpoints and credentials come from the usual AWS settings.";
+/// Reads every message on the failure queue and puts back what can succeed.
+#[derive(Parser, Debug)]
+#[command(
+    name = "genesys-redrive",
+    version,
+    group(ArgGroup::new("queue").required(true).multiple(true).args(["stack", "failure_queue"])),
+    after_help = "  a parked relay entry    -> PutEvents onto --bus (a refusal that is still\n\
+                             permanent stays on the queue);\n\
+  a partner event, raw or in a Lambda on-failure record\n\
+                          -> SendMessage onto --partner-queue.\n\
+A stream mapping's on-failure record holds no delivery: its window is\n\
+shown, to run genesys-replay over; it stays unless --delete-stream-records.\n\
+Anything else stays. A message is deleted only after it was put back.\n\
+Exits 1 if putting a message back failed.\n\
+Endpoints and credentials come from the usual AWS settings."
+)]
+struct Args {
+    /// Reads FailedDeliveriesQueueUrl, PartnerEventsQueueUrl and OutboxBusName
+    /// from this stack's outputs; flags given override them.
+    #[arg(long, value_name = "NAME")]
+    stack: Option<String>,
+    /// The failure queue's URL.
+    #[arg(long, value_name = "URL")]
+    failure_queue: Option<String>,
+    /// The partner events queue's URL, for partner events.
+    #[arg(long, value_name = "URL")]
+    partner_queue: Option<String>,
+    /// The outbox bus, for parked relay entries.
+    #[arg(long, value_name = "NAME")]
+    bus: Option<String>,
+    /// Publishes parked entries under SOURCE instead of their own.
+    #[arg(long)]
+    source: Option<String>,
+    /// Deletes stream mappings' on-failure records too.
+    #[arg(long)]
+    delete_stream_records: bool,
+    /// Shows what would happen and changes nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
 
 /// How long a received message stays hidden from other readers while this
 /// run decides on it. Messages left on the queue are made visible again at
 /// the end.
 const HIDE_SECONDS: i32 = 300;
-
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Args {
-    stack: Option<String>,
-    failure_queue: Option<String>,
-    partner_queue: Option<String>,
-    bus: Option<String>,
-    source: Option<String>,
-    delete_stream_records: bool,
-    dry_run: bool,
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut a = Args::default();
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--stack" => a.stack = Some(value()?),
-            "--failure-queue" => a.failure_queue = Some(value()?),
-            "--partner-queue" => a.partner_queue = Some(value()?),
-            "--bus" => a.bus = Some(value()?),
-            "--source" => a.source = Some(value()?),
-            "--delete-stream-records" => a.delete_stream_records = true,
-            "--dry-run" => a.dry_run = true,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if a.stack.is_none() && a.failure_queue.is_none() {
-        return Err("give --stack or --failure-queue".into());
-    }
-    Ok(a)
-}
 
 /// What a failure-queue message is.
 #[derive(Debug, PartialEq, Eq)]
@@ -190,6 +180,14 @@ struct Message {
 }
 
 impl Redrive {
+    /// A line on stdout; a failure to write it is noted and counted.
+    fn say(&mut self, line: std::fmt::Arguments) {
+        if let Err(e) = out(line) {
+            self.counts.failed += 1;
+            self.progress.note(&format!("genesys-redrive: stdout: {e}"));
+        }
+    }
+
     async fn run(&mut self) -> Result<(), String> {
         loop {
             let got = self
@@ -201,7 +199,7 @@ impl Redrive {
                 .wait_time_seconds(1)
                 .send()
                 .await
-                .map_err(|e| DisplayErrorContext(e).to_string())?;
+                .map_err(|e| cause(&e))?;
             let messages = got.messages.unwrap_or_default();
             if messages.is_empty() {
                 return Ok(());
@@ -232,7 +230,10 @@ impl Redrive {
                     return;
                 };
                 if self.dry_run {
-                    println!("{}\tpartner event\twould go to the partner queue", m.id);
+                    self.say(format_args!(
+                        "{}\tpartner event\twould go to the partner queue",
+                        m.id
+                    ));
                     self.counts.to_partner_queue += 1;
                     self.left.push(m.receipt);
                     return;
@@ -250,7 +251,7 @@ impl Redrive {
                         self.delete(m).await;
                     }
                     Err(e) => {
-                        let why = format!("partner queue: {}", DisplayErrorContext(e));
+                        let why = format!("partner queue: {}", cause(&e));
                         self.failed(m, &why);
                     }
                 }
@@ -309,10 +310,10 @@ impl Redrive {
         };
         if self.dry_run {
             for (m, e) in messages.into_iter().zip(&entries) {
-                println!(
+                self.say(format_args!(
                     "{}\tparked entry {}\twould go to the bus",
                     m.id, e.delivery_id
-                );
+                ));
                 self.counts.to_bus += 1;
                 self.left.push(m.receipt);
             }
@@ -356,7 +357,7 @@ impl Redrive {
             self.progress.note(&format!(
                 "failed: {}: put back, but not deleted: {}",
                 m.id,
-                DisplayErrorContext(e)
+                cause(&e)
             ));
         }
     }
@@ -394,7 +395,7 @@ async fn from_stack(sdk: &aws_config::SdkConfig, args: &mut Args) -> Result<(), 
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())?;
+        .map_err(|e| cause(&e))?;
     let outputs = described
         .stacks()
         .first()
@@ -425,16 +426,10 @@ async fn from_stack(sdk: &aws_config::SdkConfig, args: &mut Args) -> Result<(), 
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let mut args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("{e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut args: Args = cli::parse();
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     if let Err(e) = from_stack(&sdk, &mut args).await {
-        eprintln!("stopped: {e}");
+        eprintln!("genesys-redrive: stopped: {e}");
         return ExitCode::FAILURE;
     }
     let mut redrive = Redrive {
@@ -454,12 +449,15 @@ async fn main() -> ExitCode {
     };
     if let Err(e) = redrive.run().await {
         redrive.counts.failed += 1;
-        redrive.progress.note(&format!("stopped: {e}"));
+        redrive
+            .progress
+            .note(&format!("genesys-redrive: stopped: {e}"));
     }
     redrive.release().await;
     redrive.progress.clear();
     let dry = if args.dry_run { " (dry run)" } else { "" };
-    println!("{}{dry}", redrive.counts.line());
+    let summary = redrive.counts.line();
+    redrive.say(format_args!("{summary}{dry}"));
     if redrive.counts.failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -510,7 +508,9 @@ mod tests {
 
     #[test]
     fn a_stack_or_a_failure_queue_is_needed() {
-        let args = |s: &str| parse(s.split_whitespace().map(str::to_owned));
+        let args = |s: &str| {
+            Args::try_parse_from(std::iter::once("genesys-redrive").chain(s.split_whitespace()))
+        };
         assert!(args("").is_err());
         assert!(args("--bus b").is_err());
         assert!(args("--stack s --verbose").is_err());

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
+use clap::Parser;
 use genesys_replay::Progress;
+use genesys_sign::cli::{self, Instant, cause, instant, out};
 use genesys_webhook::outbox::{self, OutboxItem};
 use genesys_webhook::relay::entry::Entry;
 use genesys_webhook::relay::park::{Facts, park};
@@ -20,22 +20,47 @@ use genesys_webhook::relay::publish::{
 };
 use genesys_webhook::secrets::is_integration_name;
 
-const USAGE: &str = "\
-usage: genesys-replay --table TABLE --bus BUS [--source SOURCE]
-                      [--failure-queue URL]
-                      ([--integration NAME] --id ID [--id ID ...]
-                       | --from RFC3339 --to RFC3339)
-                      [--dry-run]
-
-Publishes recorded deliveries to BUS again, as the relay does: by delivery
-id (GetItem), or every delivery received from --from to --to inclusive (a
-Scan of the table). Where the deployment serves several integrations, name
-the one the ids were delivered to with --integration. An entry the bus
-refuses for good is parked on the failure queue with EventBridge's code and
-message, as the relay parks it; without --failure-queue it counts as failed.
---dry-run lists what would be published. Exits 1 if anything failed or an id
-was not found.
-Endpoints and credentials come from the usual AWS settings.";
+/// Publishes recorded deliveries to BUS again, as the relay does.
+#[derive(Parser, Debug)]
+#[command(
+    name = "genesys-replay",
+    version,
+    after_help = "Select by delivery id (GetItem), or every delivery received from --from to --to \
+inclusive (a Scan of the table). TIME: RFC 3339 (2026-11-24T12:00:00Z) or Unix seconds.\n\
+An entry the bus refuses for good is parked on the failure queue with EventBridge's code and \
+message, as the relay parks it; without --failure-queue it counts as failed.\n\
+Exits 1 if anything failed or an id was not found.\n\
+Endpoints and credentials come from the usual AWS settings."
+)]
+struct Cli {
+    /// The outbox table.
+    #[arg(long)]
+    table: String,
+    /// The EventBridge bus to publish to.
+    #[arg(long)]
+    bus: String,
+    /// The events' source.
+    #[arg(long, default_value = "genesys-webhook")]
+    source: String,
+    /// The SQS queue URL that entries the bus refuses for good are parked on.
+    #[arg(long, value_name = "URL")]
+    failure_queue: Option<String>,
+    /// The integration the ids were delivered to, where the deployment serves several.
+    #[arg(long, value_name = "NAME")]
+    integration: Option<String>,
+    /// A delivery id to publish again; repeat for more.
+    #[arg(long = "id", value_name = "ID")]
+    ids: Vec<String>,
+    /// The first moment of a window of receipt.
+    #[arg(long, value_name = "TIME", value_parser = instant)]
+    from: Option<Instant>,
+    /// The last moment of a window of receipt.
+    #[arg(long, value_name = "TIME", value_parser = instant)]
+    to: Option<Instant>,
+    /// Lists what would be published, and publishes nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
 
 #[derive(Debug, PartialEq, Eq)]
 enum Selection {
@@ -55,27 +80,19 @@ struct Args {
     dry_run: bool,
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut table, mut bus, mut from, mut to, mut integration) = (None, None, None, None, None);
-    let mut source = "genesys-webhook".to_owned();
-    let mut ids = Vec::new();
-    let mut failure_queue = None;
-    let mut dry_run = false;
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--table" => table = Some(value()?),
-            "--bus" => bus = Some(value()?),
-            "--source" => source = value()?,
-            "--failure-queue" => failure_queue = Some(value()?),
-            "--id" => ids.push(value()?),
-            "--integration" => integration = Some(value()?),
-            "--from" => from = Some(instant(&value()?, "--from", true)?),
-            "--to" => to = Some(instant(&value()?, "--to", false)?),
-            "--dry-run" => dry_run = true,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
+/// The relations between flags that the parser cannot check.
+fn check(cli: Cli) -> Result<Args, String> {
+    let Cli {
+        table,
+        bus,
+        source,
+        failure_queue,
+        integration,
+        ids,
+        from,
+        to,
+        dry_run,
+    } = cli;
     if let Some(name) = &integration {
         if !is_integration_name(name) {
             return Err("--integration must be 1 to 64 of A-Z a-z 0-9 . _ -".into());
@@ -84,33 +101,30 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             return Err("--integration names the integration of each --id".into());
         }
     }
+    // Stored times are whole seconds: a lower bound rounds up, an upper
+    // bound down.
+    let from = from.map(|t| t.secs + i64::from(t.fraction));
+    let to = to.map(|t| t.secs);
     let selection = match (ids.is_empty(), from, to) {
         (false, None, None) => Selection::Keys(
             ids.iter()
                 .map(|id| outbox::key(integration.as_deref(), id).into_owned())
                 .collect(),
         ),
-        (true, Some(from), Some(to)) if from <= to => Selection::Range(from, to),
+        (true, Some(from), Some(to)) if from <= to => {
+            Selection::Range(outbox::timestamp(from), outbox::timestamp(to))
+        }
         (true, Some(_), Some(_)) => return Err("--from is after --to".into()),
         _ => return Err("give --id, or both --from and --to".into()),
     };
     Ok(Args {
-        table: table.ok_or("--table is required")?,
-        bus: bus.ok_or("--bus is required")?,
+        table,
+        bus,
         source,
         failure_queue,
         selection,
         dry_run,
     })
-}
-
-/// An RFC 3339 time as the stored `received_at` text, which is whole
-/// seconds: a lower bound rounds up, an upper bound down.
-fn instant(text: &str, flag: &str, lower: bool) -> Result<String, String> {
-    let t = DateTime::from_str(text, DateTimeFormat::DateTimeWithOffset)
-        .map_err(|_| format!("{flag} is not an RFC 3339 time: {text}"))?;
-    let secs = t.secs() + i64::from(lower && t.subsec_nanos() > 0);
-    Ok(outbox::timestamp(secs))
 }
 
 /// Counts shown while running and at the end.
@@ -142,6 +156,14 @@ struct Replay {
 }
 
 impl Replay {
+    /// A line on stdout; a failure to write it is noted and counted.
+    fn say(&mut self, line: std::fmt::Arguments) {
+        if let Err(e) = out(line) {
+            self.counts.failed += 1;
+            self.progress.note(&format!("genesys-replay: stdout: {e}"));
+        }
+    }
+
     /// Publishes one page of items read from the table.
     async fn page(&mut self, items: Vec<HashMap<String, AttributeValue>>) {
         let mut read = Vec::new();
@@ -163,12 +185,12 @@ impl Replay {
         let (entries, facts): (Vec<Entry>, Vec<Facts>) = read.into_iter().unzip();
         if self.dry_run {
             for e in &entries {
-                println!(
+                self.say(format_args!(
                     "{}\t{}\t{}",
                     e.delivery_id,
                     e.detail_type,
                     outbox::timestamp(e.time)
-                );
+                ));
             }
         } else {
             let results = publish(&self.bus, &entries, MAX_REQUEST_BYTES).await;
@@ -210,13 +232,7 @@ impl Replay {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("{e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = check(cli::parse()).unwrap_or_else(|e| cli::usage_error("genesys-replay", &e));
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let table = aws_sdk_dynamodb::Client::new(&sdk);
     let mut replay = Replay {
@@ -231,13 +247,16 @@ async fn main() -> ExitCode {
         progress: Progress::default(),
     };
     if let Err(e) = run(&args, &table, &mut replay).await {
-        replay.progress.note(&format!("stopped: {e}"));
+        replay
+            .progress
+            .note(&format!("genesys-replay: stopped: {e}"));
         replay.counts.failed += 1;
     }
     replay.progress.clear();
-    let c = &replay.counts;
     let dry = if args.dry_run { " (dry run)" } else { "" };
-    println!("{}{dry}", c.line());
+    let summary = replay.counts.line();
+    replay.say(format_args!("{summary}{dry}"));
+    let c = &replay.counts;
     if c.failed == 0 && c.not_found == 0 {
         ExitCode::SUCCESS
     } else {
@@ -261,7 +280,7 @@ async fn run(
                     .consistent_read(true)
                     .send()
                     .await
-                    .map_err(|e| DisplayErrorContext(e).to_string())?;
+                    .map_err(|e| cause(&e))?;
                 match got.item {
                     Some(item) => items.push(item),
                     None => {
@@ -284,7 +303,7 @@ async fn run(
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| DisplayErrorContext(e).to_string())?;
+                let page = page.map_err(|e| cause(&e))?;
                 replay.page(page.items.unwrap_or_default()).await;
             }
         }
@@ -297,7 +316,8 @@ mod tests {
     use super::*;
 
     fn args(s: &str) -> Result<Args, String> {
-        parse(s.split_whitespace().map(str::to_owned))
+        let words = std::iter::once("genesys-replay").chain(s.split_whitespace());
+        check(Cli::try_parse_from(words).map_err(|e| e.to_string())?)
     }
 
     #[test]
@@ -316,6 +336,11 @@ mod tests {
             Selection::Range("2026-11-24T11:00:01Z".into(), "2026-11-24T12:30:59Z".into())
         );
         assert_eq!(a.source, "s");
+        let a = args("--table t --bus b --from 1795521600 --to 2026-11-24T12:30:59Z").unwrap();
+        assert_eq!(
+            a.selection,
+            Selection::Range("2026-11-24T12:00:00Z".into(), "2026-11-24T12:30:59Z".into())
+        );
     }
 
     #[test]

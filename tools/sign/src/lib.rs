@@ -6,6 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
+pub mod cli;
+
 use genesys_webhook::config::{Config, SecretSource};
 use std::future::Future;
 use std::pin::pin;
@@ -25,7 +27,7 @@ use genesys_webhook::verify::{
 pub const TEST_SECRET: &str = "genesys-webhook-test-secret";
 /// The same secret in the `whsec_<base64>` form standard-webhooks requires.
 pub const TEST_SECRET_STANDARD: &str = "whsec_Z2VuZXN5cy13ZWJob29rLXRlc3Qtc2VjcmV0";
-/// The Unix time the committed samples are signed at (2026-11-24T12:00:00Z).
+/// The Unix time the committed samples are signed at (2025-11-24T12:00:00Z).
 pub const SAMPLE_TIME: i64 = 1_763_985_600;
 /// The partner event source the samples use.
 pub const PARTNER_SOURCE: &str =

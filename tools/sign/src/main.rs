@@ -2,8 +2,12 @@
 //! function locally; writes the sample events in `events/`; and says why a
 //! captured event's signature fails, as the function's log would.
 
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
+use genesys_sign::cli::{self, Instant, instant, out};
 use genesys_sign::{self as sample, CATALOG, SAMPLE_TIME};
 use genesys_webhook::clock::unix_now;
 use genesys_webhook::config::SecretSource;
@@ -11,165 +15,218 @@ use genesys_webhook::envelope::{self, Decoded};
 use genesys_webhook::verify::diagnose::diagnose;
 use genesys_webhook::verify::{SchemeName, scheme_for};
 
-const USAGE: &str = "\
-usage:
-  genesys-sign sign [--scheme SCHEME] --envelope DOOR [--secret S] [--base64]
-                    [--delivery-id ID] [--at UNIX_SECONDS] BODY_FILE
-  genesys-sign events DIR [--at UNIX_SECONDS]   write every sample event into DIR
-  genesys-sign catalog                          list the samples: file, door, scheme, expected
-  genesys-sign diagnose [--scheme SCHEME] [--secret S] [--at UNIX_SECONDS] EVENT_FILE
-                    verify a captured event (any front door's JSON) and print
-                    `valid` or the reason the function would log; exit 1 if not valid
-
+/// The names the flags take, under every command's help.
+const NAMES: &str = "\
 SCHEME: open-messaging | genesys | timestamped | standard-webhooks | digital-channels
 DOOR:   apigw-v1 | apigw-v2 | function-url | alb | alb-multi-value | eventbridge
-The secret defaults to $WEBHOOK_SECRET, then to the documented test secret.
---at defaults to now for `sign` and `diagnose`, to the committed sample time
-for `events`. `sign` and `diagnose` use open-messaging, the function's default,
-unless --scheme says otherwise.";
+TIME:   RFC 3339 (2025-11-24T12:00:00Z) or Unix seconds (1763985600)
+The secret defaults to $WEBHOOK_SECRET, then to the documented test secret.";
+
+/// Signs sample deliveries for genesys-webhook and says why a captured
+/// event's signature fails.
+#[derive(Parser)]
+#[command(
+    name = "genesys-sign",
+    version,
+    after_help = NAMES
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signs BODY_FILE and prints it wrapped in a front door's event.
+    #[command(after_help = NAMES)]
+    Sign {
+        #[command(flatten)]
+        opts: Options,
+        /// The front door whose event wraps the body (DOOR).
+        #[arg(long, value_name = "DOOR", alias = "envelope")]
+        front_door: String,
+        /// Base64-encodes the body in the event, as a door does for binary.
+        #[arg(long)]
+        base64: bool,
+        /// The delivery id the headers carry, under the schemes whose senders send one.
+        #[arg(long, value_name = "ID")]
+        delivery_id: Option<String>,
+        /// The body to sign, as the sender sends it.
+        body_file: PathBuf,
+    },
+    /// Writes every sample event into DIR.
+    #[command(after_help = NAMES)]
+    Events {
+        /// When the samples are signed [default: the committed sample time].
+        #[arg(long, value_name = "TIME", value_parser = instant)]
+        at: Option<Instant>,
+        /// Where the events are written; made if missing.
+        dir: PathBuf,
+    },
+    /// Lists the samples: file, door, scheme, expected answer.
+    Catalog,
+    /// Verifies a captured event (any front door's JSON) and prints `valid`
+    /// or the reason the function would log; exits 1 if not valid.
+    #[command(after_help = NAMES)]
+    Diagnose {
+        #[command(flatten)]
+        opts: Options,
+        /// The captured event, as the front door handed it to the function.
+        event_file: PathBuf,
+    },
+}
+
+/// What `sign` and `diagnose` share.
+#[derive(Args)]
+struct Options {
+    /// The signature scheme (SCHEME).
+    #[arg(long, value_name = "SCHEME", default_value = SchemeName::DEFAULT.as_str(), value_parser = scheme)]
+    scheme: SchemeName,
+    /// The secret to sign or verify with.
+    #[arg(long, value_name = "S")]
+    secret: Option<String>,
+    /// The time to sign or verify at [default: now].
+    #[arg(long, value_name = "TIME", value_parser = instant)]
+    at: Option<Instant>,
+}
+
+fn scheme(text: &str) -> Result<SchemeName, String> {
+    SchemeName::parse(text).ok_or_else(|| format!("unknown scheme {text}"))
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let cli: Cli = cli::parse();
+    match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("genesys-sign: {e}\n\n{USAGE}");
+            eprintln!("genesys-sign: {e}");
             ExitCode::from(2)
         }
     }
 }
 
-fn run(args: &[String]) -> Result<ExitCode, String> {
-    let (command, rest) = args.split_first().ok_or("no command")?;
-    let mut opts = Options::default();
-    let mut positional = Vec::new();
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--scheme" => opts.scheme = Some(value()?),
-            "--envelope" => opts.envelope = Some(value()?),
-            "--secret" => opts.secret = Some(value()?),
-            "--delivery-id" => opts.delivery_id = Some(value()?),
-            "--at" => opts.at = Some(value()?.parse().map_err(|_| "--at takes Unix seconds")?),
-            "--base64" => opts.base64 = true,
-            "-h" | "--help" => return Err("help".into()),
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            _ => positional.push(arg.clone()),
-        }
-    }
+fn run(command: Command) -> Result<ExitCode, String> {
     let done = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
-    match (command.as_str(), positional.as_slice()) {
-        ("sign", [body_file]) => done(sign(&opts, body_file)),
-        ("events", [dir]) => done(write_events(dir, opts.at.unwrap_or(SAMPLE_TIME))),
-        ("diagnose", [event_file]) => diagnose_event(&opts, event_file),
-        ("catalog", []) => {
+    match command {
+        Command::Sign {
+            opts,
+            front_door,
+            base64,
+            delivery_id,
+            body_file,
+        } => done(sign(
+            &opts,
+            &front_door,
+            base64,
+            delivery_id.as_deref(),
+            &body_file,
+        )),
+        Command::Events { at, dir } => done(write_events(&dir, at.map_or(SAMPLE_TIME, |t| t.secs))),
+        Command::Diagnose { opts, event_file } => diagnose_event(&opts, &event_file),
+        Command::Catalog => {
             for s in CATALOG {
-                println!(
+                out(format_args!(
                     "{}\t{}\t{}\t{}",
                     s.file,
                     sample::door_name(s.door),
                     s.scheme.as_str(),
                     s.expect
-                );
+                ))
+                .map_err(stdout_failed)?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        _ => Err(format!(
-            "cannot run {command} with {} argument(s)",
-            positional.len()
-        )),
     }
 }
 
-#[derive(Default)]
-struct Options {
-    scheme: Option<String>,
-    envelope: Option<String>,
-    secret: Option<String>,
-    delivery_id: Option<String>,
-    at: Option<i64>,
-    base64: bool,
+fn stdout_failed(e: std::io::Error) -> String {
+    format!("stdout: {e}")
 }
 
 impl Options {
-    fn scheme(&self) -> Result<SchemeName, String> {
-        match self.scheme.as_deref() {
-            None => Ok(SchemeName::DEFAULT),
-            Some(scheme) => SchemeName::parse(scheme).ok_or(format!("unknown scheme {scheme}")),
-        }
-    }
-
-    fn secret(&self, scheme: SchemeName) -> String {
+    fn secret(&self) -> String {
         self.secret
             .clone()
             .or_else(|| std::env::var("WEBHOOK_SECRET").ok())
-            .unwrap_or_else(|| sample::test_secret(scheme).to_owned())
+            .unwrap_or_else(|| sample::test_secret(self.scheme).to_owned())
+    }
+
+    fn at(&self) -> i64 {
+        self.at.map_or_else(unix_now, |t| t.secs)
     }
 }
 
-fn sign(opts: &Options, body_file: &str) -> Result<(), String> {
-    let scheme = opts.scheme()?;
-    let door = opts.envelope.as_deref().ok_or("--envelope is required")?;
-    let door = sample::door_named(door).ok_or(format!("unknown envelope {door}"))?;
-    let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
-    let secret = opts.secret(scheme);
-    let at = opts.at.unwrap_or_else(unix_now);
-    let headers = sample::signed_headers(scheme, &secret, &body, opts.delivery_id.as_deref(), at)
+fn sign(
+    opts: &Options,
+    door: &str,
+    base64: bool,
+    delivery_id: Option<&str>,
+    body_file: &Path,
+) -> Result<(), String> {
+    let door = sample::door_named(door).ok_or(format!("unknown front door {door}"))?;
+    let body = read(body_file)?;
+    let at = opts.at();
+    let headers = sample::signed_headers(opts.scheme, &opts.secret(), &body, delivery_id, at)
         .map_err(|e| e.to_string())?;
-    let event = sample::wrap(door, &headers, &body, opts.base64, at);
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&event).map_err(|e| e.to_string())?
-    );
-    Ok(())
+    let event = sample::wrap(door, &headers, &body, base64, at);
+    let text = serde_json::to_string_pretty(&event).map_err(|e| e.to_string())?;
+    out(format_args!("{text}")).map_err(stdout_failed)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads `event_file` as the function would, with its own settings for
 /// `--scheme` and the secret, and prints what its log line would give as the
 /// reason. Never prints the secret.
-fn diagnose_event(opts: &Options, event_file: &str) -> Result<ExitCode, String> {
-    let scheme = opts.scheme()?;
-    let secret = opts.secret(scheme);
+fn diagnose_event(opts: &Options, event_file: &Path) -> Result<ExitCode, String> {
+    let secret = opts.secret();
     let config =
-        sample::config(scheme, &[("WEBHOOK_SECRET", &secret)]).map_err(|e| e.to_string())?;
+        sample::config(opts.scheme, &[("WEBHOOK_SECRET", &secret)]).map_err(|e| e.to_string())?;
     let SecretSource::Inline(secrets) = &config.secrets else {
         return Err("the secret must be given inline".into());
     };
-    let event = std::fs::read(event_file).map_err(|e| format!("{event_file}: {e}"))?;
-    let at = opts.at.unwrap_or_else(unix_now);
+    let event = read(event_file)?;
+    let at = opts.at();
+    let said = |line: fmt::Arguments, code| out(line).map(|()| code).map_err(stdout_failed);
     let delivery = match envelope::decode(&event, &config.limits) {
-        None => return Err(format!("{event_file}: not an event any front door sends")),
+        None => {
+            return Err(format!(
+                "{}: not an event any front door sends",
+                event_file.display()
+            ));
+        }
         Some(Decoded::Partner(_)) => {
-            println!("valid (a partner event: unsigned, trusted through its source)");
-            return Ok(ExitCode::SUCCESS);
+            return said(
+                format_args!("valid (a partner event: unsigned, trusted through its source)"),
+                ExitCode::SUCCESS,
+            );
         }
         Some(Decoded::Refused { reject, .. }) => {
-            println!("{reject}");
-            return Ok(ExitCode::FAILURE);
+            return said(format_args!("{reject}"), ExitCode::FAILURE);
         }
         Some(Decoded::Http(d)) => d,
     };
     let verifier = scheme_for(&config.scheme, secrets).map_err(|e| e.to_string())?;
     match verifier.verify(&delivery, at) {
-        Ok(()) => {
-            println!("valid");
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(()) => said(format_args!("valid"), ExitCode::SUCCESS),
         Err(reject) => {
             match diagnose(&config.scheme, verifier.keys(), &delivery, &reject, at, &[]) {
-                Some(why) => println!("{} ({why})", reject.code.as_str()),
-                None => println!("{reject}"),
+                Some(why) => said(
+                    format_args!("{} ({why})", reject.code.as_str()),
+                    ExitCode::FAILURE,
+                ),
+                None => said(format_args!("{reject}"), ExitCode::FAILURE),
             }
-            Ok(ExitCode::FAILURE)
         }
     }
 }
 
-fn write_events(dir: &str, at: i64) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+fn write_events(dir: &Path, at: i64) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for s in CATALOG {
-        let path = std::path::Path::new(dir).join(s.file);
+        let path = dir.join(s.file);
         let text = s.file_text(at).map_err(|e| e.to_string())?;
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }

@@ -143,7 +143,7 @@ fn sign(name: &str, args: &[&str]) -> serde_json::Value {
 fn sign_and_diagnose_default_to_open_messaging() {
     let event = sign(
         "default",
-        &["--envelope", "apigw-v2", "--at", &at(SAMPLE_TIME)],
+        &["--front-door", "apigw-v2", "--at", &at(SAMPLE_TIME)],
     );
     assert!(
         event["headers"]["x-hub-signature-256"].is_string(),
@@ -158,7 +158,7 @@ fn sign_and_diagnose_default_to_open_messaging() {
 #[test]
 fn digital_channels_signs_and_names_a_sha256_digest_in_its_header() {
     let args = ["--scheme", "digital-channels"];
-    let event = sign("digital", &[&args[..], &["--envelope", "alb"]].concat());
+    let event = sign("digital", &[&args[..], &["--front-door", "alb"]].concat());
     let signature = event["headers"]["x-hub-signature"].as_str().unwrap();
     assert!(
         signature.starts_with("sha1=") && signature.len() == 45,
