@@ -160,6 +160,8 @@ ENCRYPTED = {
         "SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": KEY},
     "FailedDeliveriesQueue": lambda p: p["KmsMasterKeyId"] == KEY
     and "SqsManagedSseEnabled" not in p,
+    "PartnerEventsQueue": lambda p: p["KmsMasterKeyId"] == KEY
+    and "SqsManagedSseEnabled" not in p,
     "OutboxBus": lambda p: p["KmsKeyIdentifier"] == KEY,
     "WebhookSecret": lambda p: p["KmsKeyId"] == KEY,
     "WebhookLogGroup": lambda p: p["KmsKeyId"] == KEY,
@@ -169,8 +171,14 @@ ENCRYPTED = {
 }
 
 
+def inline_statements(function):
+    """The statements of a function's inline policies; SAM policy templates
+    (SQSPollerPolicy, say) hold none."""
+    return [s for policy in function["Properties"]["Policies"] for s in policy.get("Statement", [])]
+
+
 def key_statements(function):
-    return [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]
+    return [s for s in inline_statements(function)
             if any(str(a).startswith("kms:") for a in
                    (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))]
 
@@ -202,13 +210,14 @@ def test_without_a_key_nothing_names_one(template):
         assert name not in text, name
     assert resources["DeliveriesTable"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
     assert resources["FailedDeliveriesQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    assert resources["PartnerEventsQueue"]["Properties"]["SqsManagedSseEnabled"] is True
 
 
 def test_an_existing_secret_under_the_customer_key_can_be_read(template):
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys-AbCdEf"
     resources, outputs = render(template, KmsKeyArn=KEY, ExistingSecretArn=arn)
     assert "WebhookSecret" not in resources
-    statements = resources["WebhookFunction"]["Properties"]["Policies"][0]["Statement"]
+    statements = inline_statements(resources["WebhookFunction"])
     assert {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arn} in statements
     assert any(s.get("Sid") == "SecretKey" for s in statements)
     assert outputs["SecretArn"]["Value"] == arn
@@ -216,7 +225,7 @@ def test_an_existing_secret_under_the_customer_key_can_be_read(template):
 
 def test_what_holds_deliveries_or_the_secret_survives_a_delete(template):
     resources, _ = render(template)
-    for name in ["WebhookSecret", "FailedDeliveriesQueue", "DeliveriesTable"]:
+    for name in ["WebhookSecret", "FailedDeliveriesQueue", "PartnerEventsQueue", "DeliveriesTable"]:
         assert template["Resources"][name]["DeletionPolicy"] == "Retain", name
         assert template["Resources"][name]["UpdateReplacePolicy"] == "Retain", name
     assert resources["DeliveriesTable"]["Properties"]["DeletionProtectionEnabled"] is True
