@@ -195,6 +195,22 @@ pub fn exit(stage: &str, result: Result<(), lambda_runtime::Error>) -> ExitCode 
     }
 }
 
+/// An SDK error's chain of causes on one line, without the SDK's `Debug`
+/// dump that its own `DisplayErrorContext` appends.
+pub fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut next = e.source();
+    while let Some(source) = next {
+        let text = source.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = source.source();
+    }
+    line
+}
+
 /// An invocation that is not a delivery at all, or a partner event that was
 /// not recorded: the runtime reports it, so the whole event goes back to
 /// Lambda's retries and then its on-failure destination.
