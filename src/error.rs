@@ -143,14 +143,14 @@ impl Problems {
         self.0.push(e);
     }
 
-    /// Refuses `later` above `bound`, naming both variables.
+    /// Refuses `value` above `bound`, naming both variables.
     pub(crate) fn at_most<T: PartialOrd + fmt::Display>(
         &mut self,
-        later: (&'static str, Option<T>),
+        value: (&'static str, Option<T>),
         bound: (&'static str, Option<T>),
         why: &str,
     ) {
-        if let ((var, Some(value)), (bound_var, Some(limit))) = (later, bound)
+        if let ((var, Some(value)), (bound_var, Some(limit))) = (value, bound)
             && value > limit
         {
             self.push(ConfigError::new(
