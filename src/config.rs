@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::envelope::{Allowlist, Limits};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrors, Problems};
 use crate::outbox;
 use crate::secrets::{Secret, SecretRefresh, Secrets};
 use crate::verify::{SchemeName, SchemeSettings};
@@ -68,129 +68,188 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Every problem is reported, not just the first; `E` lets a caller that
+    /// holds one [`ConfigError`] take them all as one.
+    pub fn from_lookup<E: From<ConfigErrors>>(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, E> {
         let get = reader(VARIABLES, lookup);
+        let mut problems = Problems::default();
 
-        let scheme = match get("SIGNATURE_SCHEME") {
-            None => SchemeName::DEFAULT,
+        let scheme = problems.take(match get("SIGNATURE_SCHEME") {
+            None => Ok(SchemeName::DEFAULT),
             Some(s) => SchemeName::parse(&s).ok_or_else(|| {
                 let names: Vec<_> = SchemeName::ALL.iter().map(|n| n.as_str()).collect();
                 ConfigError::new(
                     "SIGNATURE_SCHEME",
                     format!("must be one of {}", names.join(", ")),
                 )
-            })?,
-        };
-        let signature_header = get("SIGNATURE_HEADER")
-            .map(|h| header_name("SIGNATURE_HEADER", &h))
-            .transpose()?;
-        let tolerance_seconds = number(&get, "SIGNATURE_TOLERANCE_SECONDS", 300, 1, 86_400)?;
-
-        let secrets = match (get("WEBHOOK_SECRET"), get("WEBHOOK_SECRET_ARN")) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "WEBHOOK_SECRET_ARN",
-                    "set either WEBHOOK_SECRET or WEBHOOK_SECRET_ARN, not both",
-                ));
-            }
-            (Some(current), None) => SecretSource::Inline(Secrets {
-                current: Secret::new(current),
-                previous: get("WEBHOOK_SECRET_PREVIOUS")
-                    .map(|p| Secret::held_in("WEBHOOK_SECRET_PREVIOUS", p)),
             }),
-            (None, Some(arn)) => SecretSource::SecretsManager { arn },
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "WEBHOOK_SECRET",
-                    "required (or WEBHOOK_SECRET_ARN)",
-                ));
-            }
-        };
-
-        let delivery_id_header = header_name(
+        });
+        let signature_header = problems.take(
+            get("SIGNATURE_HEADER")
+                .map(|h| header_name("SIGNATURE_HEADER", &h))
+                .transpose(),
+        );
+        let tolerance_seconds =
+            problems.take(number(&get, "SIGNATURE_TOLERANCE_SECONDS", 300, 1, 86_400));
+        let secrets = problems.take(secret_source(&get));
+        let delivery_id_header = problems.take(header_name(
             "DELIVERY_ID_HEADER",
             &get("DELIVERY_ID_HEADER").unwrap_or_else(|| "X-Genesys-Delivery-Id".into()),
-        )?;
+        ));
         // A larger body would be verified and then refused by DynamoDB, which
         // no retry can fix.
-        let max_body_bytes = number(&get, "MAX_BODY_BYTES", 262_144, 1, outbox::MAX_BODY_BYTES)?;
+        let max_body_bytes = problems.take(number(
+            &get,
+            "MAX_BODY_BYTES",
+            262_144,
+            1,
+            outbox::MAX_BODY_BYTES,
+        ));
         let eventbridge_source_prefix =
             get("EVENTBRIDGE_SOURCE_PREFIX").unwrap_or_else(|| "aws.partner/genesys.com/".into());
-        let allowed_sources = get("ALLOWED_SOURCE_CIDRS")
-            .map(|list| {
-                Allowlist::parse(&list)
-                    .map_err(|problem| ConfigError::new("ALLOWED_SOURCE_CIDRS", problem))
-            })
-            .transpose()?
-            .unwrap_or_default();
-        let table = get("DEDUP_TABLE")
-            .ok_or_else(|| ConfigError::new("DEDUP_TABLE", "required: the dedup table name"))?;
+        let allowed_sources = problems.take(
+            get("ALLOWED_SOURCE_CIDRS")
+                .map(|list| {
+                    Allowlist::parse(&list)
+                        .map_err(|problem| ConfigError::new("ALLOWED_SOURCE_CIDRS", problem))
+                })
+                .transpose()
+                .map(Option::unwrap_or_default),
+        );
+        let table = problems.take(
+            get("DEDUP_TABLE")
+                .ok_or_else(|| ConfigError::new("DEDUP_TABLE", "required: the dedup table name")),
+        );
         // Seven days: the stream keeps records for one, and replay reads the
         // table, so items must outlive the stream.
-        let ttl_seconds = number(&get, "DEDUP_TTL_SECONDS", 7 * 86_400, 60, 366 * 86_400)?;
+        let ttl_seconds = problems.take(number(
+            &get,
+            "DEDUP_TTL_SECONDS",
+            7 * 86_400,
+            60,
+            366 * 86_400,
+        ));
         // A timestamp may lie up to the tolerance in the future, so a captured
         // delivery stays valid until its timestamp plus the tolerance: its item
         // must outlive both.
-        if ttl_seconds < 2 * tolerance_seconds {
-            return Err(ConfigError::new(
+        if let (Some(ttl), Some(tolerance)) = (ttl_seconds, tolerance_seconds)
+            && ttl < 2 * tolerance
+        {
+            problems.push(ConfigError::new(
                 "DEDUP_TTL_SECONDS",
                 format!(
                     "must be at least 2 x SIGNATURE_TOLERANCE_SECONDS ({}): a timestamp may lie up to the tolerance in the future, so a replay stays valid until t + tolerance and would be accepted again once the item expired",
-                    2 * tolerance_seconds
+                    2 * tolerance
                 ),
             ));
         }
-        let store_timeouts = StoreTimeouts {
-            operation: Duration::from_millis(number(&get, "STORE_TIMEOUT_MS", 3_000, 100, 9_000)?),
-            attempt: Duration::from_millis(number(
-                &get,
-                "STORE_ATTEMPT_TIMEOUT_MS",
-                1_000,
-                50,
-                9_000,
-            )?),
-            connect: Duration::from_millis(number(
-                &get,
-                "STORE_CONNECT_TIMEOUT_MS",
-                500,
-                50,
-                9_000,
-            )?),
-            max_attempts: number(&get, "STORE_MAX_ATTEMPTS", 3, 1, 10)?,
+        let mut ms =
+            |var, default, min| problems.take(number(&get, var, default, min, DELIVERY_BUDGET_MS));
+        let store_operation = ms("STORE_TIMEOUT_MS", 3_000, 100);
+        let store_attempt = ms("STORE_ATTEMPT_TIMEOUT_MS", 1_000, 50);
+        let store_connect = ms("STORE_CONNECT_TIMEOUT_MS", 500, 50);
+        let max_attempts = problems.take(number(&get, "STORE_MAX_ATTEMPTS", 3, 1, 10));
+        problems.timeouts_nest(
+            ("STORE_TIMEOUT_MS", store_operation),
+            ("STORE_ATTEMPT_TIMEOUT_MS", store_attempt),
+            ("STORE_CONNECT_TIMEOUT_MS", store_connect),
+        );
+        let max_age_seconds = problems.take(number(&get, "SECRET_REFRESH_SECONDS", 300, 1, 86_400));
+        // Unset, the recheck follows a shorter refresh down: a recheck
+        // interval past the refresh one never comes due.
+        let recheck_seconds = match get("SECRET_RECHECK_SECONDS") {
+            None => Some(max_age_seconds.map_or(30, |max_age| max_age.min(30))),
+            Some(_) => problems.take(number(&get, "SECRET_RECHECK_SECONDS", 30, 1, 3_600)),
         };
-        let secret_refresh = SecretRefresh {
-            max_age_seconds: number(&get, "SECRET_REFRESH_SECONDS", 300, 1, 86_400)?,
-            recheck_seconds: number(&get, "SECRET_RECHECK_SECONDS", 30, 1, 3_600)?,
-            timeout: Duration::from_millis(number(&get, "SECRET_TIMEOUT_MS", 1_000, 50, 5_000)?),
-        };
-        let retry_after_seconds = number(&get, "RETRY_AFTER_SECONDS", 5, 1, 3_600)?;
+        problems.at_most(
+            ("SECRET_RECHECK_SECONDS", recheck_seconds),
+            ("SECRET_REFRESH_SECONDS", max_age_seconds),
+            "every refresh resets the recheck, so a longer one never comes due",
+        );
+        let secret_timeout = problems.take(number(&get, "SECRET_TIMEOUT_MS", 1_000, 50, 5_000));
+        // One delivery may wait for a secret read and then the store write.
+        if let (Some(secret), Some(store)) = (secret_timeout, store_operation)
+            && secret + store > DELIVERY_BUDGET_MS
+        {
+            problems.push(ConfigError::new(
+                "SECRET_TIMEOUT_MS",
+                format!(
+                    "SECRET_TIMEOUT_MS + STORE_TIMEOUT_MS must be at most {} ms: a delivery may wait for a secret read and then the store, and Genesys gives up after 10 s",
+                    DELIVERY_BUDGET_MS
+                ),
+            ));
+        }
+        let retry_after_seconds = problems.take(number(&get, "RETRY_AFTER_SECONDS", 5, 1, 3_600));
         let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "GenesysWebhook".into());
 
-        Ok(Self {
-            scheme: SchemeSettings {
-                name: scheme,
-                header: signature_header,
-                tolerance_seconds,
-            },
-            secrets,
-            delivery_id_header,
-            limits: Limits {
-                max_body_bytes,
-                source_prefix: eventbridge_source_prefix,
-                allowed_sources,
-            },
-            table,
-            ttl_seconds,
-            store_timeouts,
-            secret_refresh,
-            retry_after_seconds,
-            metrics_namespace,
-        })
+        let store_timeouts = (|| {
+            Some(StoreTimeouts {
+                operation: Duration::from_millis(store_operation?),
+                attempt: Duration::from_millis(store_attempt?),
+                connect: Duration::from_millis(store_connect?),
+                max_attempts: max_attempts?,
+            })
+        })();
+        let secret_refresh = (|| {
+            Some(SecretRefresh {
+                max_age_seconds: max_age_seconds?,
+                recheck_seconds: recheck_seconds?,
+                timeout: Duration::from_millis(secret_timeout?),
+            })
+        })();
+        let config = (|| {
+            Some(Self {
+                scheme: SchemeSettings {
+                    name: scheme?,
+                    header: signature_header?,
+                    tolerance_seconds: tolerance_seconds?,
+                },
+                secrets: secrets?,
+                delivery_id_header: delivery_id_header?,
+                limits: Limits {
+                    max_body_bytes: max_body_bytes?,
+                    source_prefix: eventbridge_source_prefix,
+                    allowed_sources: allowed_sources?,
+                },
+                table: table?,
+                ttl_seconds: ttl_seconds?,
+                store_timeouts: store_timeouts?,
+                secret_refresh: secret_refresh?,
+                retry_after_seconds: retry_after_seconds?,
+                metrics_namespace,
+            })
+        })();
+        Ok(problems.finish(config)?)
+    }
+}
+
+/// Genesys gives up on a delivery after 10 s; this leaves a second for the
+/// rest of the work.
+const DELIVERY_BUDGET_MS: u64 = 9_000;
+
+fn secret_source(get: &impl Fn(&str) -> Option<String>) -> Result<SecretSource, ConfigError> {
+    match (get("WEBHOOK_SECRET"), get("WEBHOOK_SECRET_ARN")) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "WEBHOOK_SECRET_ARN",
+            "set either WEBHOOK_SECRET or WEBHOOK_SECRET_ARN, not both",
+        )),
+        (Some(current), None) => Ok(SecretSource::Inline(Secrets {
+            current: Secret::new(current),
+            previous: get("WEBHOOK_SECRET_PREVIOUS")
+                .map(|p| Secret::held_in("WEBHOOK_SECRET_PREVIOUS", p)),
+        })),
+        (None, Some(arn)) => Ok(SecretSource::SecretsManager { arn }),
+        (None, None) => Err(ConfigError::new(
+            "WEBHOOK_SECRET",
+            "required (or WEBHOOK_SECRET_ARN)",
+        )),
     }
 }
 
@@ -240,7 +299,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -301,12 +360,12 @@ mod tests {
                 vars = extra.to_vec();
             }
             let err = config(&vars).unwrap_err();
-            assert_eq!(err.var, *var, "{err}");
+            assert_eq!(err.vars(), [*var], "{err}");
             assert!(!err.to_string().contains("s3cret"));
         }
     }
 
-    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigErrors> {
         let mut vars = BASE.to_vec();
         vars.extend_from_slice(extra);
         config(&vars)
@@ -315,13 +374,13 @@ mod tests {
     #[test]
     fn ids_are_remembered_for_at_least_twice_the_tolerance() {
         let err = with(&[("DEDUP_TTL_SECONDS", "599")]).unwrap_err();
-        assert_eq!(err.var, "DEDUP_TTL_SECONDS");
+        assert_eq!(err.vars(), ["DEDUP_TTL_SECONDS"]);
         assert!(
-            err.problem
+            err.to_string()
                 .contains("2 x SIGNATURE_TOLERANCE_SECONDS (600)"),
             "{err}"
         );
-        assert!(err.problem.contains("in the future"), "{err}");
+        assert!(err.to_string().contains("in the future"), "{err}");
         assert_eq!(
             with(&[("DEDUP_TTL_SECONDS", "600")]).unwrap().ttl_seconds,
             600
@@ -334,8 +393,8 @@ mod tests {
         };
         assert!(with(&tolerance("200")).is_ok());
         assert_eq!(
-            with(&tolerance("199")).unwrap_err().var,
-            "DEDUP_TTL_SECONDS"
+            with(&tolerance("199")).unwrap_err().vars(),
+            ["DEDUP_TTL_SECONDS"]
         );
     }
 
@@ -343,11 +402,11 @@ mod tests {
     fn an_allowlist_that_names_no_network_stops_init() {
         for list in [",", " , ", ", ,\t"] {
             let err = with(&[("ALLOWED_SOURCE_CIDRS", list)]).unwrap_err();
-            assert_eq!(err.var, "ALLOWED_SOURCE_CIDRS");
-            assert!(err.problem.contains("names no network"), "{err}");
+            assert_eq!(err.vars(), ["ALLOWED_SOURCE_CIDRS"]);
+            assert!(err.to_string().contains("names no network"), "{err}");
         }
         let err = with(&[("ALLOWED_SOURCE_CIDRS", "52.0.0.0/8,52.0.0.0/88")]).unwrap_err();
-        assert_eq!(err.var, "ALLOWED_SOURCE_CIDRS");
+        assert_eq!(err.vars(), ["ALLOWED_SOURCE_CIDRS"]);
         assert!(err.to_string().contains("\"52.0.0.0/88\""), "{err}");
         let open = with(&[]).unwrap();
         assert!(open.limits.allowed_sources.allows(None));
@@ -371,5 +430,97 @@ mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("new-one") && !debug.contains("old-one"));
         assert!(debug.contains("<redacted>"));
+    }
+
+    #[test]
+    fn several_bad_variables_are_all_reported_each_once() {
+        let err = config(&[
+            ("WEBHOOK_SECRET", "s3cret"),
+            ("WEBHOOK_SECRET_ARN", "arn:x"),
+            ("SIGNATURE_SCHEME", "auto"),
+            ("MAX_BODY_BYTES", "lots"),
+            ("ALLOWED_SOURCE_CIDRS", "52.0.0.0/8,10.0.0.0/33"),
+            ("STORE_MAX_ATTEMPTS", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.vars(),
+            [
+                "SIGNATURE_SCHEME",
+                "WEBHOOK_SECRET_ARN",
+                "MAX_BODY_BYTES",
+                "ALLOWED_SOURCE_CIDRS",
+                "DEDUP_TABLE",
+                "STORE_MAX_ATTEMPTS",
+            ]
+        );
+        let text = err.to_string();
+        for var in err.vars() {
+            assert_eq!(text.matches(&format!("{var}:")).count(), 1, "{text}");
+        }
+        assert!(text.contains("\"10.0.0.0/33\""), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn an_inner_timeout_may_not_outlast_the_one_around_it() {
+        let err = with(&[
+            ("STORE_TIMEOUT_MS", "1000"),
+            ("STORE_ATTEMPT_TIMEOUT_MS", "1500"),
+            ("STORE_CONNECT_TIMEOUT_MS", "2000"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.vars(),
+            ["STORE_ATTEMPT_TIMEOUT_MS", "STORE_CONNECT_TIMEOUT_MS"]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("STORE_ATTEMPT_TIMEOUT_MS: must be at most STORE_TIMEOUT_MS (1000)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "STORE_CONNECT_TIMEOUT_MS: must be at most STORE_ATTEMPT_TIMEOUT_MS (1500)"
+            ),
+            "{text}"
+        );
+        let equal = with(&[
+            ("STORE_TIMEOUT_MS", "1000"),
+            ("STORE_ATTEMPT_TIMEOUT_MS", "1000"),
+            ("STORE_CONNECT_TIMEOUT_MS", "1000"),
+        ])
+        .unwrap();
+        assert_eq!(equal.store_timeouts.attempt, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn a_recheck_longer_than_the_refresh_is_refused_and_its_default_follows_the_refresh() {
+        let err = with(&[
+            ("SECRET_REFRESH_SECONDS", "60"),
+            ("SECRET_RECHECK_SECONDS", "120"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.vars(), ["SECRET_RECHECK_SECONDS"]);
+        assert!(
+            err.to_string()
+                .contains("must be at most SECRET_REFRESH_SECONDS (60)"),
+            "{err}"
+        );
+        let short = with(&[("SECRET_REFRESH_SECONDS", "10")]).unwrap();
+        assert_eq!(short.secret_refresh.recheck_seconds, 10);
+        assert_eq!(with(&[]).unwrap().secret_refresh.recheck_seconds, 30);
+    }
+
+    #[test]
+    fn a_secret_read_and_the_store_write_fit_inside_genesyss_timeout() {
+        let err = with(&[("SECRET_TIMEOUT_MS", "5000"), ("STORE_TIMEOUT_MS", "4001")]).unwrap_err();
+        assert_eq!(err.vars(), ["SECRET_TIMEOUT_MS"]);
+        let text = err.to_string();
+        assert!(
+            text.contains("SECRET_TIMEOUT_MS + STORE_TIMEOUT_MS must be at most 9000 ms"),
+            "{text}"
+        );
+        assert!(with(&[("SECRET_TIMEOUT_MS", "5000"), ("STORE_TIMEOUT_MS", "4000")]).is_ok());
     }
 }

@@ -1,5 +1,8 @@
 //! Every way a delivery can fail, grouped by whether a retry can help.
 
+use std::fmt;
+use std::process::ExitCode;
+
 use thiserror::Error;
 
 /// Why a delivery was turned away. The caller sees only [`Reject::code`]; the
@@ -74,6 +77,138 @@ impl ConfigError {
             problem: problem.into(),
         }
     }
+}
+
+/// Every setting that stops the function or the relay from starting, so one
+/// deployment shows them all. Never empty.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The variables named, in the order they were read.
+    pub fn vars(&self) -> Vec<&'static str> {
+        self.0.iter().map(|e| e.var).collect()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        Self(vec![e])
+    }
+}
+
+/// All the problems as one, named by the first variable; the text is the
+/// same as the list's.
+impl From<ConfigErrors> for ConfigError {
+    fn from(errors: ConfigErrors) -> Self {
+        let mut all = errors.0.into_iter();
+        let first = all
+            .next()
+            .unwrap_or_else(|| ConfigError::new("", "no problem"));
+        let rest: Vec<String> = all.map(|e| e.to_string()).collect();
+        let problem = std::iter::once(first.problem)
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::new(first.var, problem)
+    }
+}
+
+/// Collects the problems of a configuration as it is read, instead of
+/// stopping at the first.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    /// The value, or `None` with its problem kept.
+    pub(crate) fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    pub(crate) fn push(&mut self, e: ConfigError) {
+        self.0.push(e);
+    }
+
+    /// Refuses `value` above `bound`, naming both variables.
+    pub(crate) fn at_most<T: PartialOrd + fmt::Display>(
+        &mut self,
+        value: (&'static str, Option<T>),
+        bound: (&'static str, Option<T>),
+        why: &str,
+    ) {
+        if let ((var, Some(value)), (bound_var, Some(limit))) = (value, bound)
+            && value > limit
+        {
+            self.push(ConfigError::new(
+                var,
+                format!("must be at most {bound_var} ({limit}): {why}"),
+            ));
+        }
+    }
+
+    /// An SDK client's bounds: an attempt within the whole operation, a
+    /// connect within an attempt; each is cut short by the one above it.
+    pub(crate) fn timeouts_nest<T: PartialOrd + fmt::Display + Copy>(
+        &mut self,
+        operation: (&'static str, Option<T>),
+        attempt: (&'static str, Option<T>),
+        connect: (&'static str, Option<T>),
+    ) {
+        let cut = "the outer bound would cut it short";
+        self.at_most(attempt, operation, cut);
+        self.at_most(connect, attempt, cut);
+    }
+
+    /// `value` once nothing was wrong, else every problem found.
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, ConfigErrors> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(ConfigErrors(self.0)),
+        }
+    }
+}
+
+/// How a binary ends: a failure is one ERROR line, `<stage> failed: ...`,
+/// and a non-zero status. Returning the error from `main` instead would
+/// print its `Debug` form to stderr too, every problem a second time.
+pub fn exit(stage: &str, result: Result<(), lambda_runtime::Error>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{stage} failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An SDK error's chain of causes on one line, without the SDK's `Debug`
+/// dump that its own `DisplayErrorContext` appends.
+pub fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut next = e.source();
+    while let Some(source) = next {
+        let text = source.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = source.source();
+    }
+    line
 }
 
 /// An invocation that is not a delivery at all, or a partner event that was

@@ -1,30 +1,34 @@
 use genesys_webhook::clock::unix_now;
 use genesys_webhook::config::{Config, SecretSource};
 use genesys_webhook::dedup::DynamoStore;
+use genesys_webhook::error::exit;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::payload::{self, RawPayload};
 use genesys_webhook::secrets::{SecretSet, SecretsManager};
 use genesys_webhook::verify::{Keyring, LiveKeyring};
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{Error, LambdaEvent, Runtime};
+use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
     genesys_webhook::logging::init();
-    let handler = init()
-        .await
-        .inspect_err(|e| tracing::error!("init failed: {e}"))?;
+    let handler = match init().await {
+        Ok(handler) => handler,
+        Err(e) => return exit("init", Err(e)),
+    };
     let handler = &handler;
     let runtime = Runtime::new(payload::service_fn(
         |payload, event: LambdaEvent<()>| async move {
             handler.handle(&payload, &event.context.request_id).await
         },
     ));
-    runtime
+    let served = runtime
         .layer(TracingLayer::new())
         .layer(RawPayload)
         .run()
-        .await
+        .await;
+    exit("runtime", served)
 }
 
 /// Everything a request needs, built once: configuration, keys, SDK client.

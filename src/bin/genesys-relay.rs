@@ -1,19 +1,23 @@
 use aws_lambda_events::dynamodb::Event;
+use genesys_webhook::error::exit;
 use genesys_webhook::relay::publish::{EventBridgeBus, SqsQueue};
 use genesys_webhook::relay::{Relay, RelayConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
     genesys_webhook::logging::init();
-    let relay = init()
-        .await
-        .inspect_err(|e| tracing::error!("init failed: {e}"))?;
+    let relay = match init().await {
+        Ok(relay) => relay,
+        Err(e) => return exit("init", Err(e)),
+    };
     let relay = &relay;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| async move {
+    let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| async move {
         relay.handle(event.payload).await
     }))
-    .await
+    .await;
+    exit("runtime", served)
 }
 
 /// Configuration and SDK clients, built once.

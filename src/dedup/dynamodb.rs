@@ -4,13 +4,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{Record, Recorded, Store};
 use crate::config::StoreTimeouts;
-use crate::error::StoreError;
+use crate::error::{StoreError, cause};
 use crate::outbox;
 
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl DynamoStore {
                 Ok(())
             }
             Ok(_) => Ok(()),
-            Err(e) => Err(StoreError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(StoreError(cause(&e))),
         }
     }
 }
@@ -98,9 +98,9 @@ impl Store for DynamoStore {
                     Ok(Recorded::Duplicate { same_content })
                 }
                 other if is_item_too_large(&other) => Ok(Recorded::TooLarge),
-                other => Err(StoreError(DisplayErrorContext(other).to_string())),
+                other => Err(StoreError(cause(&other))),
             },
-            Err(e) => Err(StoreError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(StoreError(cause(&e))),
         }
     }
 }

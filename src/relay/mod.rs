@@ -17,7 +17,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use thiserror::Error;
 
 use crate::config::{number, reader};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrors, Problems};
 use crate::outbox::OutboxItem;
 use entry::Entry;
 use metrics::{RelayMetrics, Tally};
@@ -51,45 +51,60 @@ pub const VARIABLES: &[&str] = &[
 ];
 
 impl RelayConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Every problem is reported, not just the first.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let get = reader(VARIABLES, lookup);
-        let bus_name = get("OUTBOX_BUS_NAME")
-            .ok_or_else(|| ConfigError::new("OUTBOX_BUS_NAME", "is required"))?;
+        let mut problems = Problems::default();
+        let bus_name = problems.take(
+            get("OUTBOX_BUS_NAME")
+                .ok_or_else(|| ConfigError::new("OUTBOX_BUS_NAME", "is required")),
+        );
         let source = get("OUTBOX_SOURCE").unwrap_or_else(|| "genesys-webhook".into());
         if source.len() > 256 || source.starts_with("aws.") {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(
                 "OUTBOX_SOURCE",
                 "must be at most 256 bytes and not start with aws.",
             ));
         }
-        let ms =
-            |var, default, min| number(&get, var, default, min, 60_000).map(Duration::from_millis);
-        let timeouts = Timeouts {
-            operation: ms("OUTBOX_TIMEOUT_MS", 5_000, 100)?,
-            attempt: ms("OUTBOX_ATTEMPT_TIMEOUT_MS", 2_000, 50)?,
-            connect: ms("OUTBOX_CONNECT_TIMEOUT_MS", 1_000, 50)?,
-            max_attempts: number(&get, "OUTBOX_MAX_ATTEMPTS", 3, 1, 10)? as u32,
-        };
-        let max_event_bytes = number(
+        let mut ms = |var, default, min| problems.take(number(&get, var, default, min, 60_000));
+        let operation = ms("OUTBOX_TIMEOUT_MS", 5_000, 100);
+        let attempt = ms("OUTBOX_ATTEMPT_TIMEOUT_MS", 2_000, 50);
+        let connect = ms("OUTBOX_CONNECT_TIMEOUT_MS", 1_000, 50);
+        let max_attempts = problems.take(number(&get, "OUTBOX_MAX_ATTEMPTS", 3, 1, 10));
+        problems.timeouts_nest(
+            ("OUTBOX_TIMEOUT_MS", operation),
+            ("OUTBOX_ATTEMPT_TIMEOUT_MS", attempt),
+            ("OUTBOX_CONNECT_TIMEOUT_MS", connect),
+        );
+        let max_event_bytes = problems.take(number(
             &get,
             "OUTBOX_MAX_EVENT_BYTES",
-            MAX_REQUEST_BYTES as u64,
+            MAX_REQUEST_BYTES,
             1_024,
-            MAX_REQUEST_BYTES as u64,
-        )? as usize;
-        Ok(Self {
-            bus_name,
-            source,
-            failure_queue_url: get("FAILED_DELIVERIES_QUEUE_URL"),
-            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "GenesysWebhook".into()),
-            timeouts,
-            max_event_bytes,
-        })
+            MAX_REQUEST_BYTES,
+        ));
+        let config = (|| {
+            Some(Self {
+                bus_name: bus_name?,
+                source,
+                failure_queue_url: get("FAILED_DELIVERIES_QUEUE_URL"),
+                metrics_namespace: get("METRICS_NAMESPACE")
+                    .unwrap_or_else(|| "GenesysWebhook".into()),
+                timeouts: Timeouts {
+                    operation: Duration::from_millis(operation?),
+                    attempt: Duration::from_millis(attempt?),
+                    connect: Duration::from_millis(connect?),
+                    max_attempts: max_attempts?,
+                },
+                max_event_bytes: max_event_bytes?,
+            })
+        })();
+        problems.finish(config)
     }
 }
 
@@ -335,7 +350,7 @@ mod tests {
     #[test]
     fn config_needs_a_bus_and_bounds_its_numbers() {
         let e = RelayConfig::from_lookup(|_| None).unwrap_err();
-        assert_eq!(e.var, "OUTBOX_BUS_NAME");
+        assert_eq!(e.vars(), ["OUTBOX_BUS_NAME"]);
         let c = config(MAX_REQUEST_BYTES);
         assert_eq!(c.source, "genesys-webhook");
         assert_eq!(c.failure_queue_url, None);
@@ -352,7 +367,7 @@ mod tests {
                 _ => None,
             })
             .unwrap_err();
-            assert_eq!(e.var, var);
+            assert_eq!(e.vars(), [var]);
             assert!(!e.to_string().contains(value), "{e}");
         }
     }

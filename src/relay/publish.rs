@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use aws_sdk_eventbridge::config::retry::RetryConfig;
 use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
-use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use thiserror::Error;
 
 use super::entry::Entry;
+use crate::error::cause;
 
 /// Entries one `PutEvents` request may carry.
 pub const MAX_ENTRIES: usize = 10;
@@ -303,9 +303,7 @@ impl Bus for EventBridgeBus {
                 ));
             }
             Err(e) => {
-                return Err(RequestError::Unreachable(
-                    DisplayErrorContext(e).to_string(),
-                ));
+                return Err(RequestError::Unreachable(cause(&e)));
             }
         };
         Ok(answer
@@ -355,12 +353,8 @@ impl FailureQueue for SqsQueue {
             .await
         {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) => Err(QueueError::Refused(
-                aws_sdk_sqs::error::DisplayErrorContext(e.into_err()).to_string(),
-            )),
-            Err(e) => Err(QueueError::Unavailable(
-                aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
-            )),
+            Err(SdkError::ServiceError(e)) => Err(QueueError::Refused(cause(&e.into_err()))),
+            Err(e) => Err(QueueError::Unavailable(cause(&e))),
         }
     }
 }

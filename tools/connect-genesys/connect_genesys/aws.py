@@ -2,6 +2,7 @@
 and its tags. Endpoints come from boto3's own AWS_ENDPOINT_URL[_<SERVICE>]."""
 import hashlib
 import json
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,9 +36,19 @@ def aws(what: str):
         raise ToolError(f"could not {what}: {e}") from None
 
 
+def region() -> str:
+    """The region as the AWS CLI picks it: AWS_REGION, then AWS_DEFAULT_REGION,
+    then the profile's. boto3 alone reads only the last two."""
+    name = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            or boto3.session.Session().region_name)
+    if not name:
+        raise ToolError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION")
+    return name
+
+
 def client(service: str):
     try:
-        return boto3.client(service)
+        return boto3.client(service, region_name=region())
     except NoRegionError:
         raise ToolError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION") from None
     except BotoCoreError as e:

@@ -15,9 +15,8 @@ import urllib.error
 import urllib.request
 import uuid
 
-import boto3
 
-from .aws import Secret, Stack, aws, client, fingerprint, TOKEN_TAG_PREFIX
+from .aws import Secret, Stack, aws, client, fingerprint, region as aws_region, TOKEN_TAG_PREFIX
 from .commands import EVENTBRIDGE_TYPE, cidr_set, find_eventbridge_integration, published_ranges
 from .genesys import Genesys, genesys_aws_region
 from .progress import ToolError
@@ -206,7 +205,7 @@ def eventbridge(ctx: Context) -> str:
         raise Failed(f"the bus is for organisation {match['org']}, not the one logged in")
     with aws("identify the AWS account"):
         account = client("sts").get_caller_identity()["Account"]
-    region = boto3.session.Session().region_name
+    region = aws_region()
     integration, _ = find_eventbridge_integration(genesys, account, region, match["suffix"])
     if integration is None:
         raise Failed(f"no {EVENTBRIDGE_TYPE} integration for account {account}, {region}, "

@@ -12,13 +12,16 @@ EPILOG = """environment:
   AWS credentials and region as for the AWS CLI; AWS_ENDPOINT_URL[_<SERVICE>] are honoured."""
 
 
+STACK = "the deployed genesys-webhook stack's name"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="connect-genesys", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     om = sub.add_parser("open-messaging", help="point an Open Messaging integration at the stack")
-    om.add_argument("--stack", required=True)
+    om.add_argument("--stack", required=True, help=STACK)
     om.add_argument("--integration-id", required=True, help="the Genesys Open Messaging integration id")
     om.add_argument("--integration", help="the name in the secret's integrations map (added "
                     "with a new token when missing); the URL gets /NAME appended")
@@ -31,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     om.set_defaults(run=commands.open_messaging)
 
     eb = sub.add_parser("eventbridge", help="connect the Genesys EventBridge source to the stack")
-    eb.add_argument("--stack", required=True)
+    eb.add_argument("--stack", required=True, help=STACK)
     eb.add_argument("--suffix", required=True, help="the event source suffix")
     eb.add_argument("--topic", action="append",
                     help="a notification topic to send (repeatable; required when creating)")
@@ -42,9 +45,11 @@ def parser() -> argparse.ArgumentParser:
     eb.set_defaults(run=commands.eventbridge)
 
     ro = sub.add_parser("rotate", help="rotate the webhook secret without refusing a delivery")
-    ro.add_argument("--stack", required=True)
-    ro.add_argument("--integration-id", required=True)
-    ro.add_argument("--integration")
+    ro.add_argument("--stack", required=True, help=STACK)
+    ro.add_argument("--integration-id", required=True,
+                    help="the Genesys Open Messaging integration id whose secret is rotated")
+    ro.add_argument("--integration", help="the name in the secret's integrations map to rotate "
+                    "(required when the secret holds several integrations)")
     ro.add_argument("--refresh-seconds", type=float, default=None,
                     help="the function's secret refresh interval (default: the stack's "
                          "SecretRefreshSeconds, else 300)")
@@ -54,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
     ro.set_defaults(run=commands.rotate)
 
     al = sub.add_parser("allowlist", help="set AllowedSourceCidrs to Genesys's published ranges")
-    al.add_argument("--stack", required=True)
+    al.add_argument("--stack", required=True, help=STACK)
     al.add_argument("--genesys-region", help="the organisation's Genesys region as an AWS "
                     "region name (default: from GENESYSCLOUD_REGION or the API host)")
     al.add_argument("--service", action="append",
@@ -63,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     al.set_defaults(run=commands.allowlist)
 
     ck = sub.add_parser("check", help="read-only checklist of a deployed stack and its integrations")
-    ck.add_argument("--stack", required=True)
+    ck.add_argument("--stack", required=True, help=STACK)
     ck.add_argument("--integration-id", action="append",
                     help="an Open Messaging integration to check besides those recorded on the "
                          "secret (repeatable)")

@@ -6,9 +6,8 @@ import re
 import secrets
 import time
 
-import boto3
 
-from .aws import Secret, Stack, aws, client, fingerprint
+from .aws import Secret, Stack, aws, client, fingerprint, region as aws_region
 from .genesys import Genesys, genesys_aws_region
 from .progress import ToolError, say, wait_until
 
@@ -124,9 +123,7 @@ def eventbridge(args) -> str:
         raise ToolError(f"stack {args.stack} has no parameter PartnerEventBusName")
     with aws("identify the AWS account"):
         account = client("sts").get_caller_identity()["Account"]
-    region = boto3.session.Session().region_name
-    if not region:
-        raise ToolError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION")
+    region = aws_region()
     genesys = Genesys()
     org = genesys.org_id()
     source = f"aws.partner/genesys.com/cloud/{org}/{suffix}"
