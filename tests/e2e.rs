@@ -235,6 +235,8 @@ async fn an_unreachable_table_at_init_does_not_stop_the_function() {
             ("DEDUP_TABLE", "deliveries"),
             ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9"),
             ("STORE_TIMEOUT_MS", "500"),
+            ("STORE_ATTEMPT_TIMEOUT_MS", "250"),
+            ("STORE_CONNECT_TIMEOUT_MS", "250"),
         ],
     )
     .spawn()

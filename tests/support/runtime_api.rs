@@ -70,10 +70,16 @@ impl RuntimeApi {
     }
 
     /// Hands `event` to the next poll and waits for the function's answer.
+    /// Hands `event` to the function and waits for its answer. A function
+    /// that never asks for it (one that stopped at init, say) fails the test
+    /// after a bound far above any answer's time, instead of hanging it.
     pub async fn invoke(&self, event: Value) -> Answer {
         let (tx, rx) = oneshot::channel();
         self.sender.send((event, tx)).await.unwrap();
-        rx.await.expect("the function went away without answering")
+        tokio::time::timeout(std::time::Duration::from_secs(180), rx)
+            .await
+            .expect("the function did not answer within 180 s: did it stop at init?")
+            .expect("the function went away without answering")
     }
 
     pub async fn init_error(&self) -> Option<Value> {
