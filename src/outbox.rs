@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::primitives::{Blob, DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::{Digest, Sha256};
 
 mod read;
-pub use read::{OutboxItem, Unreadable};
+pub use read::{Body, OutboxItem, Unreadable};
 
 /// One delivery as it is recorded.
 #[derive(Debug, Clone, Copy)]
@@ -47,8 +48,17 @@ pub const EXPIRES_AT: &str = "expires_at";
 /// RFC 3339 UTC, seconds precision, so a string range is a time range.
 pub const RECEIVED_AT: &str = "received_at";
 pub const FRONT_DOOR: &str = "front_door";
-/// The exact verified bytes, as a binary attribute.
+/// The exact verified bytes, as a binary attribute, when the item holds them.
 pub const BODY: &str = "body";
+/// The claim check, in place of [`BODY`] for a body too large for its item:
+/// the bucket and object key holding the exact bytes...
+pub const BODY_BUCKET: &str = "body_bucket";
+pub const BODY_KEY: &str = "body_key";
+/// ...their length (a number)...
+pub const BODY_SIZE: &str = "body_size";
+/// ...and their SHA-256 in lowercase hex, which the relay checks the object
+/// against before it publishes.
+pub const BODY_SHA256: &str = "body_sha256";
 pub const SCHEME: &str = "scheme";
 /// The Genesys topic or Open Messaging message type, where the body names one.
 pub const TOPIC: &str = "topic";
@@ -75,6 +85,38 @@ pub const NEW_OR_EXPIRED: &str = "attribute_not_exists(pk) OR expires_at < :now"
 /// A condition that contradicts itself, for a write that must store nothing.
 pub const NEVER: &str = "attribute_exists(pk) AND attribute_not_exists(pk)";
 
+/// Where a body too large for its item is kept. The item holds this in
+/// place of the body; the relay and replay fetch the object it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyRef {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+impl BodyRef {
+    /// The reference for `body`, recorded under the table key `item_key`,
+    /// in `bucket` below `prefix`. The object key is
+    /// `<prefix><sha256(item key)>/<sha256(body)>`: hex only, so no input
+    /// reaches it unsanitised, and the same delivery retried lands on the
+    /// same object while a colliding id with other bytes never overwrites it.
+    pub fn of(bucket: &str, prefix: &str, item_key: &str, body: &[u8]) -> Self {
+        let sha256 = hex::encode(Sha256::digest(body));
+        let key = format!(
+            "{prefix}{}/{sha256}",
+            hex::encode(Sha256::digest(item_key.as_bytes()))
+        );
+        Self {
+            bucket: bucket.to_owned(),
+            key,
+            size: body.len() as u64,
+            sha256,
+        }
+    }
+}
+
 /// The key a delivery is held under: its id alone for a single-secret
 /// deployment, `<integration>/<delivery id>` where integrations are
 /// configured, so one integration's ids never collide with another's.
@@ -93,7 +135,12 @@ pub fn timestamp(unix_seconds: i64) -> String {
 }
 
 /// The item that records `r`, expiring `ttl_seconds` after it was received.
-pub fn item(r: &Record<'_>, ttl_seconds: i64) -> HashMap<String, AttributeValue> {
+/// With `claim`, the item holds that reference in place of the body.
+pub fn item(
+    r: &Record<'_>,
+    ttl_seconds: i64,
+    claim: Option<&BodyRef>,
+) -> HashMap<String, AttributeValue> {
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let mut item = HashMap::from([
         (DELIVERY_ID.to_owned(), s(&r.key())),
@@ -106,9 +153,22 @@ pub fn item(r: &Record<'_>, ttl_seconds: i64) -> HashMap<String, AttributeValue>
             AttributeValue::S(timestamp(r.received_at)),
         ),
         (FRONT_DOOR.to_owned(), s(r.front_door)),
-        (BODY.to_owned(), AttributeValue::B(Blob::new(r.body))),
         (SCHEME.to_owned(), s(r.scheme)),
     ]);
+    match claim {
+        None => {
+            item.insert(BODY.to_owned(), AttributeValue::B(Blob::new(r.body)));
+        }
+        Some(claim) => {
+            item.insert(BODY_BUCKET.to_owned(), s(&claim.bucket));
+            item.insert(BODY_KEY.to_owned(), s(&claim.key));
+            item.insert(
+                BODY_SIZE.to_owned(),
+                AttributeValue::N(claim.size.to_string()),
+            );
+            item.insert(BODY_SHA256.to_owned(), s(&claim.sha256));
+        }
+    }
     if let Some(topic) = r.topic {
         item.insert(TOPIC.to_owned(), s(topic));
     }
@@ -159,7 +219,7 @@ mod tests {
             integration: Some(&integration),
             received_at: i64::from(u32::MAX),
         };
-        let item = item(&record, 366 * 86_400);
+        let item = item(&record, 366 * 86_400, None);
         assert!(dynamodb_size(&item) <= MAX_ITEM_BYTES);
         assert!(dynamodb_size(&item) - body.len() < RESERVED_BYTES);
     }
@@ -179,7 +239,7 @@ mod tests {
             integration: None,
             received_at: 1_764_158_189,
         };
-        let overhead = dynamodb_size(&item(&record, 7 * 86_400)) - body.len();
+        let overhead = dynamodb_size(&item(&record, 7 * 86_400, None)) - body.len();
         assert!(overhead <= 200, "{overhead} bytes beside the body");
     }
 
@@ -196,6 +256,44 @@ mod tests {
             integration: None,
             received_at: 0,
         };
-        assert!(!item(&record, 60).contains_key(DETAIL_TYPE));
+        assert!(!item(&record, 60, None).contains_key(DETAIL_TYPE));
+    }
+
+    #[test]
+    fn a_claim_check_takes_the_place_of_the_body_and_keeps_the_item_small() {
+        let body = vec![b'x'; 4 * 1024 * 1024];
+        let record = Record {
+            delivery_id: "../../etc/passwd",
+            body: &body,
+            front_door: "apigw-v2",
+            scheme: "open-messaging",
+            topic: None,
+            detail_type: None,
+            integration: Some("sales"),
+            received_at: 0,
+        };
+        let claim = BodyRef::of("bodies-bucket", "bodies/", &record.key(), &body);
+        assert_eq!(claim.size, body.len() as u64);
+        assert_eq!(claim.sha256, hex::encode(Sha256::digest(&body)));
+        let (prefix, rest) = claim.key.split_at("bodies/".len());
+        assert_eq!(prefix, "bodies/");
+        assert!(
+            rest.bytes().all(|b| b.is_ascii_hexdigit() || b == b'/') && rest.len() == 129,
+            "{rest}"
+        );
+        assert_eq!(
+            claim,
+            BodyRef::of("bodies-bucket", "bodies/", &record.key(), &body),
+            "a retried write lands on the same object"
+        );
+        assert_ne!(
+            claim.key,
+            BodyRef::of("bodies-bucket", "bodies/", &record.key(), b"other").key,
+            "a colliding id with other bytes gets its own object"
+        );
+        let item = item(&record, 60, Some(&claim));
+        assert!(!item.contains_key(BODY));
+        assert!(dynamodb_size(&item) < RESERVED_BYTES);
+        assert_eq!(item[BODY_SIZE], AttributeValue::N("4194304".into()));
     }
 }

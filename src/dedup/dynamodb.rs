@@ -79,7 +79,7 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(outbox::item(record, self.ttl_seconds)))
+            .set_item(Some(outbox::item(record, self.ttl_seconds, None)))
             .condition_expression(outbox::NEW_OR_EXPIRED)
             .expression_attribute_values(":now", AttributeValue::N(record.received_at.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -9,9 +9,29 @@ use serde_dynamo::{AttributeValue, Item};
 use thiserror::Error;
 
 use super::{
-    BODY, DELIVERY_ID, DETAIL_TYPE, FRONT_DOOR, INTEGRATION, KEY_SEPARATOR, RECEIVED_AT, SCHEME,
-    TOPIC,
+    BODY, BODY_BUCKET, BODY_KEY, BODY_SHA256, BODY_SIZE, BodyRef, DELIVERY_ID, DETAIL_TYPE,
+    FRONT_DOOR, INTEGRATION, KEY_SEPARATOR, RECEIVED_AT, SCHEME, TOPIC,
 };
+
+/// A recorded body: in the item, or in the body bucket behind a claim check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Inline(Vec<u8>),
+    Stored(BodyRef),
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Inline(bytes) => bytes.len() as u64,
+            Self::Stored(claim) => claim.size,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// One recorded delivery, as the relay and replay publish it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +43,7 @@ pub struct OutboxItem {
     pub received_at_unix: i64,
     pub front_door: String,
     pub scheme: String,
-    pub body: Vec<u8>,
+    pub body: Body,
     pub topic: Option<String>,
     pub detail_type: Option<String>,
     pub integration: Option<String>,
@@ -57,8 +77,9 @@ impl OutboxItem {
             })?
             .secs();
         let body = match item.remove(BODY) {
-            Some(AttributeValue::B(bytes)) => bytes,
+            Some(AttributeValue::B(bytes)) => Body::Inline(bytes),
             Some(_) => return Err(wrong_type(BODY)),
+            None if item.contains_key(BODY_KEY) => Body::Stored(claim(&mut item)?),
             None => return Err(missing(BODY)),
         };
         let integration = optional(&mut item, INTEGRATION)?;
@@ -75,6 +96,34 @@ impl OutboxItem {
             integration,
         })
     }
+}
+
+fn claim(item: &mut HashMap<String, AttributeValue>) -> Result<BodyRef, Unreadable> {
+    let size = match item.remove(BODY_SIZE) {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| Unreadable {
+            attribute: BODY_SIZE,
+            problem: "is not a size",
+        })?,
+        Some(_) => return Err(wrong_type(BODY_SIZE)),
+        None => return Err(missing(BODY_SIZE)),
+    };
+    let sha256 = string(item, BODY_SHA256)?;
+    if sha256.len() != 64
+        || !sha256
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(Unreadable {
+            attribute: BODY_SHA256,
+            problem: "is not a SHA-256 in lowercase hex",
+        });
+    }
+    Ok(BodyRef {
+        bucket: string(item, BODY_BUCKET)?,
+        key: string(item, BODY_KEY)?,
+        size,
+        sha256,
+    })
 }
 
 /// The delivery id inside a key. An item written before ids were kept per
@@ -138,7 +187,8 @@ mod tests {
 
     #[test]
     fn reads_back_what_the_function_writes() {
-        let item = OutboxItem::from_sdk(outbox::item(&record(Some("v2.users.x")), 60)).unwrap();
+        let item =
+            OutboxItem::from_sdk(outbox::item(&record(Some("v2.users.x")), 60, None)).unwrap();
         assert_eq!(
             item,
             OutboxItem {
@@ -147,7 +197,7 @@ mod tests {
                 received_at_unix: 1_700_000_000,
                 front_door: "apigw-v2".into(),
                 scheme: "genesys".into(),
-                body: b"{\"a\":\"\\u00e9\"}".to_vec(),
+                body: Body::Inline(b"{\"a\":\"\\u00e9\"}".to_vec()),
                 topic: Some("v2.users.x".into()),
                 detail_type: None,
                 integration: None,
@@ -169,7 +219,7 @@ mod tests {
         }))
         .unwrap();
         let item = OutboxItem::from_image(image).unwrap();
-        assert_eq!(item.body, b"{\"x\":1}");
+        assert_eq!(item.body, Body::Inline(b"{\"x\":1}".to_vec()));
         assert_eq!(item.detail_type.as_deref(), Some("v2.users.{id}.presence"));
         assert_eq!(item.integration.as_deref(), Some("main"));
         assert_eq!(item.topic, None);
@@ -181,7 +231,7 @@ mod tests {
             integration: Some("sales"),
             ..record(None)
         };
-        let sdk = outbox::item(&namespaced, 60);
+        let sdk = outbox::item(&namespaced, 60, None);
         assert_eq!(
             sdk[outbox::DELIVERY_ID],
             aws_sdk_dynamodb::types::AttributeValue::S("sales/d-1".into())
@@ -190,7 +240,7 @@ mod tests {
         assert_eq!(item.delivery_id, "d-1");
         assert_eq!(item.integration.as_deref(), Some("sales"));
 
-        let single = outbox::item(&record(None), 60);
+        let single = outbox::item(&record(None), 60, None);
         assert_eq!(
             single[outbox::DELIVERY_ID],
             aws_sdk_dynamodb::types::AttributeValue::S("d-1".into())
@@ -224,21 +274,46 @@ mod tests {
     }
 
     #[test]
+    fn reads_back_a_claim_check() {
+        let r = record(None);
+        let claim = outbox::BodyRef::of("b", "bodies/", "d-1", r.body);
+        let item = OutboxItem::from_sdk(outbox::item(&r, 60, Some(&claim))).unwrap();
+        assert_eq!(item.body, Body::Stored(claim.clone()));
+        assert_eq!(item.body.len(), r.body.len() as u64);
+
+        let mut sdk = outbox::item(&r, 60, Some(&claim));
+        sdk.insert(
+            outbox::BODY_SHA256.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("ABC".into()),
+        );
+        assert_eq!(
+            OutboxItem::from_sdk(sdk).unwrap_err().attribute,
+            outbox::BODY_SHA256
+        );
+        let mut sdk = outbox::item(&r, 60, Some(&claim));
+        sdk.remove(outbox::BODY_BUCKET);
+        assert_eq!(
+            OutboxItem::from_sdk(sdk).unwrap_err().to_string(),
+            "outbox item unreadable: body_bucket is missing"
+        );
+    }
+
+    #[test]
     fn names_what_is_wrong_and_never_a_value() {
-        let mut sdk = outbox::item(&record(None), 60);
+        let mut sdk = outbox::item(&record(None), 60, None);
         sdk.remove(outbox::BODY);
         assert_eq!(
             OutboxItem::from_sdk(sdk).unwrap_err().to_string(),
             "outbox item unreadable: body is missing"
         );
-        let mut sdk = outbox::item(&record(None), 60);
+        let mut sdk = outbox::item(&record(None), 60, None);
         sdk.insert(
             outbox::RECEIVED_AT.into(),
             aws_sdk_dynamodb::types::AttributeValue::S("secret-ish yesterday".into()),
         );
         let e = OutboxItem::from_sdk(sdk).unwrap_err().to_string();
         assert!(e.contains("received_at") && !e.contains("yesterday"), "{e}");
-        let mut sdk = outbox::item(&record(None), 60);
+        let mut sdk = outbox::item(&record(None), 60, None);
         sdk.insert(
             outbox::TOPIC.into(),
             aws_sdk_dynamodb::types::AttributeValue::N("1".into()),

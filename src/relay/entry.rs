@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
-use crate::outbox::OutboxItem;
+use crate::outbox::{Body, OutboxItem};
 
 /// The `DetailType` of a delivery that names neither a topic nor a type.
 pub const DEFAULT_DETAIL_TYPE: &str = "genesys-webhook.delivery";
@@ -110,7 +110,8 @@ fn uuid_like(segment: &str) -> bool {
 /// array is spliced in as recorded, never parsed into a tree and written
 /// again, so consumers see the bytes Genesys signed.
 fn detail(item: &OutboxItem) -> String {
-    let mut out = String::with_capacity(item.body.len() * 4 / 3 + 256);
+    let mut out =
+        String::with_capacity(usize::try_from(item.body.len()).unwrap_or(0) * 4 / 3 + 256);
     let _ = write!(
         out,
         r#"{{"deliveryId":{},"receivedAt":{},"frontDoor":{},"scheme":{},"topic":{}"#,
@@ -125,15 +126,27 @@ fn detail(item: &OutboxItem) -> String {
     if let Some(integration) = &item.integration {
         let _ = write!(out, r#","integration":{}"#, quoted(integration));
     }
-    match json_container(&item.body) {
-        Some(json) => {
-            out.push_str(r#","body":"#);
-            out.push_str(json);
-        }
-        None => {
-            out.push_str(r#","bodyBase64":""#);
-            STANDARD.encode_string(&item.body, &mut out);
-            out.push('"');
+    match &item.body {
+        Body::Inline(bytes) => match json_container(bytes) {
+            Some(json) => {
+                out.push_str(r#","body":"#);
+                out.push_str(json);
+            }
+            None => {
+                out.push_str(r#","bodyBase64":""#);
+                STANDARD.encode_string(bytes, &mut out);
+                out.push('"');
+            }
+        },
+        Body::Stored(claim) => {
+            let _ = write!(
+                out,
+                r#","bodyRef":{{"bucket":{},"key":{},"size":{},"sha256":{}}}"#,
+                quoted(&claim.bucket),
+                quoted(&claim.key),
+                claim.size,
+                quoted(&claim.sha256),
+            );
         }
     }
     out.push('}');
@@ -215,7 +228,7 @@ mod tests {
             received_at_unix: 1_795_521_600,
             front_door: "function-url".into(),
             scheme: "open-messaging".into(),
-            body: body.to_vec(),
+            body: Body::Inline(body.to_vec()),
             topic: Some("Text".into()),
             detail_type: None,
             integration: None,

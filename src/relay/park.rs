@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::entry::Entry;
 use super::publish::{FailureQueue, MAX_QUEUE_MESSAGE_BYTES, QueueError, Refusal, TOO_LARGE};
-use crate::outbox::OutboxItem;
+use crate::outbox::{Body, OutboxItem};
 
 /// `reason` of an entry larger than the bus takes.
 pub const TOO_LARGE_REASON: &str = "too_large";
@@ -32,7 +32,7 @@ pub struct Facts {
     pub topic: Option<String>,
     /// Names the body without carrying it.
     pub body_sha256: String,
-    pub body_bytes: usize,
+    pub body_bytes: u64,
 }
 
 impl Facts {
@@ -42,7 +42,10 @@ impl Facts {
             front_door: item.front_door.clone(),
             scheme: item.scheme.clone(),
             topic: item.topic.clone(),
-            body_sha256: hex::encode(Sha256::digest(&item.body)),
+            body_sha256: match &item.body {
+                Body::Inline(bytes) => hex::encode(Sha256::digest(bytes)),
+                Body::Stored(claim) => claim.sha256.clone(),
+            },
             body_bytes: item.body.len(),
         }
     }
