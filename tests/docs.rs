@@ -389,3 +389,41 @@ fn a_link_to_a_missing_page_or_heading_is_found() {
     std::fs::remove_dir_all(&dir).expect("cleaned up");
     assert_eq!(broken, ["missing.md", "#no-such-heading"]);
 }
+
+/// Every `code` span outside fenced blocks that names a file or folder of
+/// this repository by its path from the root.
+fn repository_paths(doc: &str) -> Vec<String> {
+    const TOP: [&str; 9] = [
+        "src/", "tools/", "tests/", "benches/", "bench/", "fuzz/", "scripts/", "events/", "docs/",
+    ];
+    prose(doc)
+        .lines()
+        .flat_map(spans)
+        .filter(|s| {
+            TOP.iter().any(|top| s.starts_with(top))
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_repository_path_the_readme_and_docs_name_exists() {
+    let mut named = 0;
+    let docs = root().join("docs");
+    for path in pages()
+        .into_iter()
+        .filter(|p| p.ends_with("README.md") || p.parent() == Some(docs.as_path()))
+    {
+        let doc = std::fs::read_to_string(&path).expect("a page");
+        let paths = repository_paths(&doc);
+        named += paths.len();
+        let missing: Vec<_> = paths
+            .into_iter()
+            .filter(|p| !root().join(p).exists())
+            .collect();
+        assert!(missing.is_empty(), "{}: {missing:?}", path.display());
+    }
+    assert!(named > 20, "only {named} paths read");
+}
