@@ -427,3 +427,54 @@ fn every_repository_path_the_readme_and_docs_name_exists() {
     }
     assert!(named > 20, "only {named} paths read");
 }
+
+#[test]
+fn the_sample_events_page_names_the_signing_time_and_test_secret() {
+    let doc = page("schemes.md");
+    let secret = genesys_sign::test_secret(SchemeName::OpenMessaging);
+    let signed = format!("`{secret}`");
+    assert!(doc.contains(&signed), "schemes.md names {signed}");
+    let at = genesys_webhook::outbox::timestamp(genesys_sign::SAMPLE_TIME);
+    assert!(
+        doc.contains(&format!(" at {at}. ")),
+        "schemes.md says the samples are signed at {at}"
+    );
+}
+
+/// The bytes of an accepted delivery's line on the HTTP API under `scheme`
+/// for `id`, with a 36-character request id and a five-digit store time.
+fn accepted_line_bytes(scheme: &str, id: &str) -> usize {
+    let outcome = Outcome::Accepted {
+        delivery_id: id.into(),
+    };
+    let d = Delivery {
+        request_id: Some("8f5c0e6a-6b1e-4c1b-9a57-2f1e0d9c3b7a"),
+        front_door: "apigw-v2",
+        scheme,
+        integration: None,
+        delivery_id: Some(id),
+        message_id: None,
+        outcome: &outcome,
+        reason: None,
+        store_ms: Some(12.345),
+    };
+    Metrics::new("GenesysWebhook")
+        .line(&d, 1_764_158_189_123)
+        .len()
+}
+
+#[test]
+fn the_metrics_page_gives_the_line_sizes_the_code_writes() {
+    let doc = page("metrics.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let uuid = accepted_line_bytes("genesys", "0d3a6f0c-7e0a-4b1e-9c57-2f1e0d9c3b7a");
+    let hash = accepted_line_bytes("open-messaging", &format!("sha256:{}", "5f".repeat(32)));
+    for said in [
+        format!("is {uuid} bytes for a `genesys` delivery with a 36-character id"),
+        format!("and {hash} for an Open Messaging one"),
+    ] {
+        assert!(doc.contains(&said), "metrics.md: {said:?}");
+    }
+}
