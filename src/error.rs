@@ -28,6 +28,17 @@ pub enum RejectCode {
 }
 
 impl RejectCode {
+    /// Every code, for the pages that list them and their tests.
+    pub const ALL: [RejectCode; 7] = [
+        Self::MissingSignature,
+        Self::InvalidSignature,
+        Self::StaleTimestamp,
+        Self::Malformed,
+        Self::TooLarge,
+        Self::ForbiddenSource,
+        Self::UnknownIntegration,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MissingSignature => "missing_signature",

@@ -265,7 +265,7 @@ def failure_queue(ctx: Context) -> str:
             "ApproximateNumberOfMessagesDelayed"])["Attributes"]
     waiting = sum(int(v) for v in attrs.values())
     if waiting:
-        raise Failed(f"{waiting} message(s) wait in it; see README, \"Replay\"")
+        raise Failed(f"{waiting} message(s) wait in it; see docs/operations.md, \"Replay\"")
     return "empty"
 
 

@@ -289,9 +289,9 @@ def test_outputs_name_what_check_reads(template):
 
 
 def test_the_sam_local_recipe_sets_only_variables_the_template_declares(template):
-    readme = (ROOT / "README.md").read_text()
-    recipe = re.search(r"cat > env\.json <<'JSON'\n(.*?)\nJSON\n", readme, re.S)
-    assert recipe, "README has the sam local invoke recipe"
+    page = (ROOT / "docs" / "template.md").read_text()
+    recipe = re.search(r"cat > env\.json <<'JSON'\n(.*?)\nJSON\n", page, re.S)
+    assert recipe, "docs/template.md has the sam local invoke recipe"
     env = json.loads(recipe.group(1))
     declared = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
     assert env["WebhookFunction"] and set(env["WebhookFunction"]) <= set(declared)
