@@ -16,6 +16,7 @@ use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use thiserror::Error;
 
+use crate::clock::unix_now_ms;
 use crate::config::{number, reader};
 use crate::error::{ConfigError, ConfigErrors, Problems};
 use crate::outbox::OutboxItem;
@@ -187,7 +188,7 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
         }
 
         let results = publish::publish(&self.bus, &entries, self.max_event_bytes).await;
-        let published_at_ms = now_ms();
+        let published_at_ms = unix_now_ms();
         let mut tally = Tally::default();
         for ((entry, p), result) in entries.iter().zip(&pending).zip(results) {
             let reason = match result {
@@ -268,12 +269,6 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
         );
         Ok(())
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
