@@ -165,11 +165,8 @@ impl Config {
     }
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
-    /// Every problem is reported, not just the first; `E` lets a caller that
-    /// holds one [`ConfigError`] take them all as one.
-    pub fn from_lookup<E: From<ConfigErrors>>(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, E> {
+    /// Every problem is reported, not just the first.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let get = reader(VARIABLES, lookup);
         let mut problems = Problems::default();
 
@@ -306,7 +303,7 @@ impl Config {
                 metrics_namespace,
             })
         })();
-        Ok(problems.finish(config)?)
+        problems.finish(config)
     }
 }
 
