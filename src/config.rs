@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use http::HeaderName;
 
 use crate::envelope::{Allowlist, Limits};
@@ -43,14 +45,104 @@ pub enum SecretSource {
     SecretsManager { arn: String },
 }
 
-/// Bounds on one store write, so a dead or hanging table is answered well
-/// inside Genesys's 10 s timeout.
+/// Time bounds of one SDK call, retries included: the store's write, or the
+/// relay's call to EventBridge or SQS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreTimeouts {
+pub struct Timeouts {
     pub operation: Duration,
     pub attempt: Duration,
     pub connect: Duration,
     pub max_attempts: u32,
+}
+
+/// The variables one [`Timeouts`] is read from: `<prefix>_TIMEOUT_MS`,
+/// `<prefix>_ATTEMPT_TIMEOUT_MS`, `<prefix>_CONNECT_TIMEOUT_MS` and
+/// `<prefix>_MAX_ATTEMPTS`.
+macro_rules! timeout_variables {
+    ($prefix:literal) => {
+        $crate::config::TimeoutVariables {
+            operation: concat!($prefix, "_TIMEOUT_MS"),
+            attempt: concat!($prefix, "_ATTEMPT_TIMEOUT_MS"),
+            connect: concat!($prefix, "_CONNECT_TIMEOUT_MS"),
+            max_attempts: concat!($prefix, "_MAX_ATTEMPTS"),
+        }
+    };
+}
+pub(crate) use timeout_variables;
+
+/// See [`timeout_variables!`].
+pub(crate) struct TimeoutVariables {
+    pub operation: &'static str,
+    pub attempt: &'static str,
+    pub connect: &'static str,
+    pub max_attempts: &'static str,
+}
+
+/// What [`Timeouts::read`] found.
+pub(crate) struct ReadTimeouts {
+    /// The whole set, once every part of it is good.
+    pub timeouts: Option<Timeouts>,
+    /// The operation bound on its own, to check other settings against.
+    pub operation_ms: Option<u64>,
+}
+
+impl Timeouts {
+    /// The store's: a dead or hanging table is answered well inside
+    /// Genesys's 10 s timeout.
+    pub const STORE: Self = Self::millis(3_000, 1_000, 500, 3);
+    /// The relay's, and the tools' that publish as it does.
+    pub const RELAY: Self = Self::millis(5_000, 2_000, 1_000, 3);
+
+    /// Bounds in milliseconds: the operation, one attempt, one connection.
+    pub const fn millis(operation: u64, attempt: u64, connect: u64, max_attempts: u32) -> Self {
+        Self {
+            operation: Duration::from_millis(operation),
+            attempt: Duration::from_millis(attempt),
+            connect: Duration::from_millis(connect),
+            max_attempts,
+        }
+    }
+
+    /// Reads `vars`, an unset one as in `defaults`, each bound at most
+    /// `max_ms` and nested in the one around it.
+    pub(crate) fn read(
+        get: &impl Fn(&str) -> Option<String>,
+        problems: &mut Problems,
+        vars: TimeoutVariables,
+        defaults: Self,
+        max_ms: u64,
+    ) -> ReadTimeouts {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut bound =
+            |var, default, min| problems.take(number(get, var, ms(default), min, max_ms));
+        let operation = bound(vars.operation, defaults.operation, 100);
+        let attempt = bound(vars.attempt, defaults.attempt, 50);
+        let connect = bound(vars.connect, defaults.connect, 50);
+        let max_attempts =
+            problems.take(number(get, vars.max_attempts, defaults.max_attempts, 1, 10));
+        problems.timeouts_nest(
+            (vars.operation, operation),
+            (vars.attempt, attempt),
+            (vars.connect, connect),
+        );
+        ReadTimeouts {
+            timeouts: (|| Some(Self::millis(operation?, attempt?, connect?, max_attempts?)))(),
+            operation_ms: operation,
+        }
+    }
+
+    pub(crate) fn timeout_config(self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .operation_timeout(self.operation)
+            .operation_attempt_timeout(self.attempt)
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .build()
+    }
+
+    pub(crate) fn retry_config(self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +153,7 @@ pub struct Config {
     pub limits: Limits,
     pub table: String,
     pub ttl_seconds: i64,
-    pub store_timeouts: StoreTimeouts,
+    pub store_timeouts: Timeouts,
     pub secret_refresh: SecretRefresh,
     pub retry_after_seconds: u32,
     pub metrics_namespace: String,
@@ -73,11 +165,8 @@ impl Config {
     }
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
-    /// Every problem is reported, not just the first; `E` lets a caller that
-    /// holds one [`ConfigError`] take them all as one.
-    pub fn from_lookup<E: From<ConfigErrors>>(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, E> {
+    /// Every problem is reported, not just the first.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let get = reader(VARIABLES, lookup);
         let mut problems = Problems::default();
 
@@ -150,16 +239,12 @@ impl Config {
                 ),
             ));
         }
-        let mut ms =
-            |var, default, min| problems.take(number(&get, var, default, min, DELIVERY_BUDGET_MS));
-        let store_operation = ms("STORE_TIMEOUT_MS", 3_000, 100);
-        let store_attempt = ms("STORE_ATTEMPT_TIMEOUT_MS", 1_000, 50);
-        let store_connect = ms("STORE_CONNECT_TIMEOUT_MS", 500, 50);
-        let max_attempts = problems.take(number(&get, "STORE_MAX_ATTEMPTS", 3, 1, 10));
-        problems.timeouts_nest(
-            ("STORE_TIMEOUT_MS", store_operation),
-            ("STORE_ATTEMPT_TIMEOUT_MS", store_attempt),
-            ("STORE_CONNECT_TIMEOUT_MS", store_connect),
+        let store = Timeouts::read(
+            &get,
+            &mut problems,
+            timeout_variables!("STORE"),
+            Timeouts::STORE,
+            DELIVERY_BUDGET_MS,
         );
         let max_age_seconds = problems.take(number(&get, "SECRET_REFRESH_SECONDS", 300, 1, 86_400));
         // Unset, the recheck follows a shorter refresh down: a recheck
@@ -175,7 +260,7 @@ impl Config {
         );
         let secret_timeout = problems.take(number(&get, "SECRET_TIMEOUT_MS", 1_000, 50, 5_000));
         // One delivery may wait for a secret read and then the store write.
-        if let (Some(secret), Some(store)) = (secret_timeout, store_operation)
+        if let (Some(secret), Some(store)) = (secret_timeout, store.operation_ms)
             && secret + store > DELIVERY_BUDGET_MS
         {
             problems.push(ConfigError::new(
@@ -189,14 +274,6 @@ impl Config {
         let retry_after_seconds = problems.take(number(&get, "RETRY_AFTER_SECONDS", 5, 1, 3_600));
         let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "GenesysWebhook".into());
 
-        let store_timeouts = (|| {
-            Some(StoreTimeouts {
-                operation: Duration::from_millis(store_operation?),
-                attempt: Duration::from_millis(store_attempt?),
-                connect: Duration::from_millis(store_connect?),
-                max_attempts: max_attempts?,
-            })
-        })();
         let secret_refresh = (|| {
             Some(SecretRefresh {
                 max_age_seconds: max_age_seconds?,
@@ -220,13 +297,13 @@ impl Config {
                 },
                 table: table?,
                 ttl_seconds: ttl_seconds?,
-                store_timeouts: store_timeouts?,
+                store_timeouts: store.timeouts?,
                 secret_refresh: secret_refresh?,
                 retry_after_seconds: retry_after_seconds?,
                 metrics_namespace,
             })
         })();
-        Ok(problems.finish(config)?)
+        problems.finish(config)
     }
 }
 
@@ -492,6 +569,40 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(equal.store_timeouts.attempt, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn the_store_and_the_relay_read_their_bounds_by_their_own_prefix() {
+        assert_eq!(with(&[]).unwrap().store_timeouts, Timeouts::STORE);
+        assert_eq!(Timeouts::STORE, Timeouts::millis(3_000, 1_000, 500, 3));
+        assert_eq!(Timeouts::RELAY, Timeouts::millis(5_000, 2_000, 1_000, 3));
+        let set = with(&[
+            ("STORE_TIMEOUT_MS", "2000"),
+            ("STORE_ATTEMPT_TIMEOUT_MS", "700"),
+            ("STORE_CONNECT_TIMEOUT_MS", "60"),
+            ("STORE_MAX_ATTEMPTS", "4"),
+        ])
+        .unwrap();
+        assert_eq!(set.store_timeouts, Timeouts::millis(2_000, 700, 60, 4));
+        let relay = |k: &str| match k {
+            "OUTBOX_TIMEOUT_MS" => Some("1000".to_owned()),
+            "OUTBOX_CONNECT_TIMEOUT_MS" => Some("2500".to_owned()),
+            _ => None,
+        };
+        let mut problems = Problems::default();
+        let read = Timeouts::read(
+            &relay,
+            &mut problems,
+            timeout_variables!("OUTBOX"),
+            Timeouts::RELAY,
+            60_000,
+        );
+        assert_eq!(read.operation_ms, Some(1_000));
+        let err = problems.finish(read.timeouts).unwrap_err();
+        assert_eq!(
+            err.vars(),
+            ["OUTBOX_ATTEMPT_TIMEOUT_MS", "OUTBOX_CONNECT_TIMEOUT_MS"]
+        );
     }
 
     #[test]

@@ -122,23 +122,6 @@ impl From<ConfigError> for ConfigErrors {
     }
 }
 
-/// All the problems as one, named by the first variable; the text is the
-/// same as the list's.
-impl From<ConfigErrors> for ConfigError {
-    fn from(errors: ConfigErrors) -> Self {
-        let mut all = errors.0.into_iter();
-        let first = all
-            .next()
-            .unwrap_or_else(|| ConfigError::new("", "no problem"));
-        let rest: Vec<String> = all.map(|e| e.to_string()).collect();
-        let problem = std::iter::once(first.problem)
-            .chain(rest)
-            .collect::<Vec<_>>()
-            .join("; ");
-        Self::new(first.var, problem)
-    }
-}
-
 /// Collects the problems of a configuration as it is read, instead of
 /// stopping at the first.
 #[derive(Debug, Default)]

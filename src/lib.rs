@@ -13,6 +13,7 @@ pub mod dedup;
 pub mod envelope;
 pub mod error;
 pub mod handler;
+mod json_scan;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;

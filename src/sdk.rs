@@ -14,6 +14,7 @@
 use std::env;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
@@ -38,8 +39,23 @@ pub async fn load() -> Result<SdkConfig, HttpClientError> {
     let tls = TlsContext::builder()
         .with_trust_store(trust_store(amazon_roots))
         .build()?;
-    // The SDK's own default client, with the trust store above.
-    let http = Builder::new().build_with_connector_fn(move |settings, components| {
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client(tls, ProxyConfig::from_env()))
+        .load()
+        .await)
+}
+
+/// The SDK's own default HTTPS client (rustls on aws-lc), trusting what
+/// `tls` trusts and reaching endpoints through `proxy`.
+///
+/// The public `Builder::build_https` takes a TLS context but sets no proxy,
+/// so `HTTPS_PROXY` would go unheard. The SDK builds its default client
+/// through `build_with_connector_fn`, which is `#[doc(hidden)]` and may
+/// change in any release: it is called here and nowhere else, and
+/// `tests/tls.rs` makes requests through this client, with a test CA and
+/// through a proxy, so such a change fails a test.
+pub fn https_client(tls: TlsContext, proxy: ProxyConfig) -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(move |settings, components| {
         let mut connector = ConnectorBuilder::default()
             .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
             .tls_context(tls.clone());
@@ -47,13 +63,9 @@ pub async fn load() -> Result<SdkConfig, HttpClientError> {
         if let Some(components) = components {
             connector.set_sleep_impl(components.sleep_impl());
         }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.set_proxy_config(Some(proxy.clone()));
         connector.build()
-    });
-    Ok(aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .load()
-        .await)
+    })
 }
 
 /// Whether `region` is in the `aws` partition: `<area>-<word>-<number>`

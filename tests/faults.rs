@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use genesys_sign as sample;
 use genesys_webhook::clock::unix_now as now;
-use genesys_webhook::config::StoreTimeouts;
+use genesys_webhook::config::Timeouts;
 use genesys_webhook::dedup::DynamoStore;
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
@@ -125,7 +125,7 @@ async fn read_request(client: &mut TcpStream) {
     }
 }
 
-async fn handler(endpoint: &str, timeouts: StoreTimeouts) -> Handler<DynamoStore> {
+async fn handler(endpoint: &str, timeouts: Timeouts) -> Handler<DynamoStore> {
     dynamo_handler(endpoint, 86_400, timeouts).await
 }
 

@@ -10,7 +10,7 @@ use genesys_sign::{self as sample, CATALOG, SAMPLE_TIME};
 use genesys_webhook::config::Config;
 use genesys_webhook::dedup::MemoryStore;
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::error::{ConfigErrors, InvocationError};
+use genesys_webhook::error::InvocationError;
 use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 
@@ -1061,7 +1061,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn with_no_scheme_set_a_captured_delivery_under_a_fresh_id_is_a_duplicate() {
-    let config = Config::from_lookup::<ConfigErrors>(|k| match k {
+    let config = Config::from_lookup(|k| match k {
         "WEBHOOK_SECRET" => Some(sample::TEST_SECRET.into()),
         "DEDUP_TABLE" => Some("deliveries".into()),
         _ => None,
@@ -1087,7 +1087,7 @@ async fn with_no_scheme_set_a_captured_delivery_under_a_fresh_id_is_a_duplicate(
 #[test]
 fn an_unknown_scheme_stops_init() {
     for scheme in ["auto", "GENESYS", "hmac", "none", " genesys"] {
-        let err = Config::from_lookup::<ConfigErrors>(|k| match k {
+        let err = Config::from_lookup(|k| match k {
             "SIGNATURE_SCHEME" => Some(scheme.into()),
             "WEBHOOK_SECRET" => Some("s".into()),
             "DEDUP_TABLE" => Some("t".into()),

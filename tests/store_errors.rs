@@ -3,18 +3,11 @@
 
 mod support;
 
-use std::time::Duration;
-
-use genesys_webhook::config::StoreTimeouts;
+use genesys_webhook::config::Timeouts;
 use genesys_webhook::dedup::DynamoStore;
 use support::{LocalDynamo, sdk_config};
 
-const TIMEOUTS: StoreTimeouts = StoreTimeouts {
-    operation: Duration::from_millis(2_000),
-    attempt: Duration::from_millis(1_000),
-    connect: Duration::from_millis(500),
-    max_attempts: 1,
-};
+const TIMEOUTS: Timeouts = Timeouts::millis(2_000, 1_000, 500, 1);
 
 async fn reason(endpoint: &str, table: &str) -> String {
     let sdk = sdk_config(endpoint).await;

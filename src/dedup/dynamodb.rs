@@ -2,14 +2,12 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{Record, Recorded, Store};
-use crate::config::StoreTimeouts;
+use crate::config::Timeouts;
 use crate::error::{StoreError, cause};
 use crate::outbox;
 
@@ -25,20 +23,13 @@ impl DynamoStore {
     /// bounds. The endpoint follows the SDK's own `AWS_ENDPOINT_URL_DYNAMODB`.
     pub fn new(
         sdk: &aws_config::SdkConfig,
-        timeouts: StoreTimeouts,
+        timeouts: Timeouts,
         table: String,
         ttl_seconds: i64,
     ) -> Self {
         let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(timeouts.operation)
-                    .operation_attempt_timeout(timeouts.attempt)
-                    .connect_timeout(timeouts.connect)
-                    .read_timeout(timeouts.attempt)
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
+            .timeout_config(timeouts.timeout_config())
+            .retry_config(timeouts.retry_config())
             // The read and attempt timeouts already bound a stalled response
             // to a body of a few kilobytes; the SDK's throughput watch adds a
             // timer and a body wrapper to every request for nothing more.

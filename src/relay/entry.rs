@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use crate::json_scan::Scanner;
 use crate::outbox::{Body, OutboxItem};
 
 /// The `DetailType` of a delivery that names neither a topic nor a type.
@@ -176,8 +177,7 @@ struct Shape {
 
 /// What EventBridge checks of valid JSON beyond its syntax.
 fn shape(json: &[u8]) -> Shape {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
+    let mut scanner = Scanner::default();
     let mut integers_fit = true;
     let mut number: Option<usize> = None;
     for (i, &b) in json.iter().enumerate() {
@@ -188,21 +188,12 @@ fn shape(json: &[u8]) -> Shape {
             integers_fit &= integer_fits(&json[start..i]);
             number = None;
         }
-        match (in_string, b) {
-            (true, _) if escaped => escaped = false,
-            (true, b'\\') => escaped = true,
-            (true, b'"') | (false, b'"') => in_string = !in_string,
-            (false, b'{' | b'[') => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            (false, b'}' | b']') => depth = depth.saturating_sub(1),
-            (false, b'-' | b'0'..=b'9') => number = Some(i),
-            _ => {}
+        if scanner.structural(b) && matches!(b, b'-' | b'0'..=b'9') {
+            number = Some(i);
         }
     }
     Shape {
-        depth: deepest,
+        depth: scanner.deepest(),
         integers_fit,
     }
 }

@@ -10,19 +10,18 @@ pub mod metrics;
 pub mod park;
 pub mod publish;
 
-use std::time::Duration;
-
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use thiserror::Error;
 
-use crate::config::{number, reader};
+use crate::clock::unix_now_ms;
+use crate::config::{Timeouts, number, reader, timeout_variables};
 use crate::error::{ConfigError, ConfigErrors, Problems};
 use crate::outbox::OutboxItem;
 use entry::Entry;
 use metrics::{RelayMetrics, Tally};
 use park::{Facts, Parked, park};
-use publish::{Bus, FailureQueue, MAX_REQUEST_BYTES, Published, Refusal, TOO_LARGE, Timeouts};
+use publish::{Bus, FailureQueue, MAX_REQUEST_BYTES, Published, Refusal, TOO_LARGE};
 
 /// The relay's settings, read once at init.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,15 +70,12 @@ impl RelayConfig {
                 "must be at most 256 bytes and not start with aws.",
             ));
         }
-        let mut ms = |var, default, min| problems.take(number(&get, var, default, min, 60_000));
-        let operation = ms("OUTBOX_TIMEOUT_MS", 5_000, 100);
-        let attempt = ms("OUTBOX_ATTEMPT_TIMEOUT_MS", 2_000, 50);
-        let connect = ms("OUTBOX_CONNECT_TIMEOUT_MS", 1_000, 50);
-        let max_attempts = problems.take(number(&get, "OUTBOX_MAX_ATTEMPTS", 3, 1, 10));
-        problems.timeouts_nest(
-            ("OUTBOX_TIMEOUT_MS", operation),
-            ("OUTBOX_ATTEMPT_TIMEOUT_MS", attempt),
-            ("OUTBOX_CONNECT_TIMEOUT_MS", connect),
+        let bounds = Timeouts::read(
+            &get,
+            &mut problems,
+            timeout_variables!("OUTBOX"),
+            Timeouts::RELAY,
+            60_000,
         );
         let max_event_bytes = problems.take(number(
             &get,
@@ -95,12 +91,7 @@ impl RelayConfig {
                 failure_queue_url: get("FAILED_DELIVERIES_QUEUE_URL"),
                 metrics_namespace: get("METRICS_NAMESPACE")
                     .unwrap_or_else(|| "GenesysWebhook".into()),
-                timeouts: Timeouts {
-                    operation: Duration::from_millis(operation?),
-                    attempt: Duration::from_millis(attempt?),
-                    connect: Duration::from_millis(connect?),
-                    max_attempts: max_attempts?,
-                },
+                timeouts: bounds.timeouts?,
                 max_event_bytes: max_event_bytes?,
             })
         })();
@@ -187,7 +178,7 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
         }
 
         let results = publish::publish(&self.bus, &entries, self.max_event_bytes).await;
-        let published_at_ms = now_ms();
+        let published_at_ms = unix_now_ms();
         let mut tally = Tally::default();
         for ((entry, p), result) in entries.iter().zip(&pending).zip(results) {
             let reason = match result {
@@ -270,12 +261,6 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::publish::QueueError;
@@ -354,9 +339,11 @@ mod tests {
         let c = config(MAX_REQUEST_BYTES);
         assert_eq!(c.source, "genesys-webhook");
         assert_eq!(c.failure_queue_url, None);
-        assert_eq!(c.timeouts, Timeouts::default());
+        assert_eq!(c.timeouts, Timeouts::RELAY);
         for (var, value) in [
             ("OUTBOX_TIMEOUT_MS", "7"),
+            ("OUTBOX_TIMEOUT_MS", "60001"),
+            ("OUTBOX_ATTEMPT_TIMEOUT_MS", "6000"),
             ("OUTBOX_MAX_ATTEMPTS", "11"),
             ("OUTBOX_MAX_EVENT_BYTES", "1000001"),
             ("OUTBOX_SOURCE", "aws.events"),

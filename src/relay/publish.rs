@@ -2,16 +2,14 @@
 //! ones that can never go there.
 
 use std::future::Future;
-use std::time::Duration;
 
-use aws_sdk_eventbridge::config::retry::RetryConfig;
-use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use thiserror::Error;
 
 use super::entry::Entry;
+use crate::config::Timeouts;
 use crate::error::cause;
 
 /// Entries one `PutEvents` request may carry.
@@ -21,41 +19,6 @@ pub const MAX_ENTRIES: usize = 10;
 pub const MAX_REQUEST_BYTES: usize = 1_000_000;
 /// The largest SQS message body: 1 MiB.
 pub const MAX_QUEUE_MESSAGE_BYTES: usize = 1_048_576;
-
-/// Time bounds of one call to EventBridge or SQS, retries included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub operation: Duration,
-    pub attempt: Duration,
-    pub connect: Duration,
-    pub max_attempts: u32,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            operation: Duration::from_millis(5_000),
-            attempt: Duration::from_millis(2_000),
-            connect: Duration::from_millis(1_000),
-            max_attempts: 3,
-        }
-    }
-}
-
-impl Timeouts {
-    fn timeout_config(self) -> TimeoutConfig {
-        TimeoutConfig::builder()
-            .operation_timeout(self.operation)
-            .operation_attempt_timeout(self.attempt)
-            .connect_timeout(self.connect)
-            .read_timeout(self.attempt)
-            .build()
-    }
-
-    fn retry_config(self) -> RetryConfig {
-        RetryConfig::standard().with_max_attempts(self.max_attempts)
-    }
-}
 
 /// Where entries are published.
 pub trait Bus: Send + Sync {

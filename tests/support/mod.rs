@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
+use genesys_webhook::config::Timeouts;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -188,29 +189,17 @@ impl std::io::Write for Captured {
 }
 
 /// Tight store bounds, so fault tests answer quickly.
-pub const TIMEOUTS: genesys_webhook::config::StoreTimeouts =
-    genesys_webhook::config::StoreTimeouts {
-        operation: std::time::Duration::from_millis(1_500),
-        attempt: std::time::Duration::from_millis(500),
-        connect: std::time::Duration::from_millis(300),
-        max_attempts: 2,
-    };
+pub const TIMEOUTS: Timeouts = Timeouts::millis(1_500, 500, 300, 2);
 
 /// Wide store bounds for tests about exactly-once under concurrency: the
 /// local server answers one request at a time, so requests queue there.
-pub const PATIENT: genesys_webhook::config::StoreTimeouts =
-    genesys_webhook::config::StoreTimeouts {
-        operation: std::time::Duration::from_secs(60),
-        attempt: std::time::Duration::from_secs(30),
-        connect: std::time::Duration::from_secs(30),
-        max_attempts: 3,
-    };
+pub const PATIENT: Timeouts = Timeouts::millis(60_000, 30_000, 30_000, 3);
 
 /// A handler for the genesys scheme over the table `deliveries` at `endpoint`.
 pub async fn dynamo_handler(
     endpoint: &str,
     ttl_seconds: i64,
-    timeouts: genesys_webhook::config::StoreTimeouts,
+    timeouts: Timeouts,
 ) -> genesys_webhook::handler::Handler<genesys_webhook::dedup::DynamoStore> {
     use genesys_webhook::verify::SchemeName;
     let c = genesys_sign::config(SchemeName::Genesys, &[]).unwrap();

@@ -120,11 +120,7 @@ async fn serve(
         };
         let id = format!("req-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
         state.pending.lock().await.insert(id.clone(), reply);
-        let deadline = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            + 30_000;
+        let deadline = genesys_webhook::clock::unix_now_ms() + 30_000;
         return Ok(Response::builder()
             .status(200)
             .header("lambda-runtime-aws-request-id", &id)

@@ -7,6 +7,7 @@ use std::io;
 
 use super::super::{Algorithm, KeyedMac, Keys};
 use super::digest::{Received, any};
+use crate::json_scan::Scanner;
 
 /// Deepest nesting re-laid out: past it a pretty-printed layout grows with
 /// the depth times the body, and no sender nests so deep.
@@ -227,23 +228,14 @@ fn line_endings(body: &[u8], newline: &[u8], out: &mut impl Out) {
 /// The deepest nesting of JSON text and about how many values it holds,
 /// from its structure alone.
 fn shape(body: &[u8]) -> (usize, usize) {
-    let mut strings = Strings::default();
-    let (mut depth, mut deepest, mut values) = (0usize, 0usize, 1usize);
+    let mut scanner = Scanner::default();
+    let mut values = 1usize;
     for &b in body {
-        if strings.structural(b) {
-            match b {
-                b'{' | b'[' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                    values += 1;
-                }
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                b',' => values += 1,
-                _ => {}
-            }
+        if scanner.structural(b) && matches!(b, b'{' | b'[' | b',') {
+            values += 1;
         }
     }
-    (deepest, values)
+    (scanner.deepest(), values)
 }
 
 /// A JSON layout: what follows a comma and a colon, and the indent, if any.
@@ -275,38 +267,11 @@ impl Style {
     };
 }
 
-/// Tracks whether each byte of JSON text is inside a string.
-#[derive(Default)]
-struct Strings {
-    inside: bool,
-    escaped: bool,
-}
-
-impl Strings {
-    /// Whether `b`, the next byte, stands outside every string (quotes
-    /// themselves count as inside).
-    fn structural(&mut self, b: u8) -> bool {
-        if self.inside {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.inside = false;
-            }
-            false
-        } else {
-            self.inside = b == b'"';
-            !self.inside
-        }
-    }
-}
-
 /// Lays out valid JSON `body` in `style`, keeping its keys' order, numbers
 /// and escapes exactly: only the whitespace between tokens changes. Stops
 /// when `out` takes no more.
 fn relayout(body: &[u8], style: Style, out: &mut impl Out) {
-    let mut between = Strings::default();
+    let mut between = Scanner::default();
     let mut tokens = body
         .iter()
         .copied()
@@ -320,7 +285,7 @@ fn relayout(body: &[u8], style: Style, out: &mut impl Out) {
         out(b"\n") && (0..depth).all(|_| out(indent))
     };
     let mut put = |bytes: &[u8]| out.put(bytes);
-    let mut strings = Strings::default();
+    let mut strings = Scanner::default();
     let mut previous = 0u8;
     while let Some(b) = tokens.next() {
         let ok = if !strings.structural(b) {

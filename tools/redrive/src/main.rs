@@ -12,11 +12,10 @@ use aws_config::BehaviorVersion;
 use clap::{ArgGroup, Parser};
 use genesys_replay::Progress;
 use genesys_sign::cli::{self, cause, out};
+use genesys_webhook::config::Timeouts;
 use genesys_webhook::relay::entry::{Entry, fit_detail_type};
 use genesys_webhook::relay::park::ParkedMessage;
-use genesys_webhook::relay::publish::{
-    EventBridgeBus, MAX_REQUEST_BYTES, Published, Timeouts, publish,
-};
+use genesys_webhook::relay::publish::{EventBridgeBus, MAX_REQUEST_BYTES, Published, publish};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -439,7 +438,7 @@ async fn main() -> ExitCode {
         bus: args
             .bus
             .clone()
-            .map(|bus| EventBridgeBus::new(&sdk, Timeouts::default(), bus)),
+            .map(|bus| EventBridgeBus::new(&sdk, Timeouts::RELAY, bus)),
         source: args.source.clone(),
         delete_stream_records: args.delete_stream_records,
         dry_run: args.dry_run,

@@ -12,11 +12,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Parser;
 use genesys_replay::Progress;
 use genesys_sign::cli::{self, Instant, cause, instant, out};
+use genesys_webhook::config::Timeouts;
 use genesys_webhook::outbox::{self, OutboxItem};
 use genesys_webhook::relay::entry::Entry;
 use genesys_webhook::relay::park::{Facts, park};
 use genesys_webhook::relay::publish::{
-    EventBridgeBus, MAX_REQUEST_BYTES, Published, SqsQueue, Timeouts, publish,
+    EventBridgeBus, MAX_REQUEST_BYTES, Published, SqsQueue, publish,
 };
 use genesys_webhook::secrets::is_integration_name;
 
@@ -236,11 +237,11 @@ async fn main() -> ExitCode {
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let table = aws_sdk_dynamodb::Client::new(&sdk);
     let mut replay = Replay {
-        bus: EventBridgeBus::new(&sdk, Timeouts::default(), args.bus.clone()),
+        bus: EventBridgeBus::new(&sdk, Timeouts::RELAY, args.bus.clone()),
         failure_queue: args
             .failure_queue
             .clone()
-            .map(|url| SqsQueue::new(&sdk, Timeouts::default(), url)),
+            .map(|url| SqsQueue::new(&sdk, Timeouts::RELAY, url)),
         source: args.source.clone(),
         dry_run: args.dry_run,
         counts: Counts::default(),

@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use genesys_webhook::dedup::{MemoryStore, Record, Recorded, Store};
 use genesys_webhook::envelope::FrontDoor;
-use genesys_webhook::error::{ConfigError, StoreError};
+use genesys_webhook::error::{ConfigError, ConfigErrors, StoreError};
 use genesys_webhook::handler::Handler;
 use genesys_webhook::secrets::{Secret, SecretSet, Secrets};
 use genesys_webhook::verify::{
@@ -43,7 +43,7 @@ pub fn test_secret(scheme: SchemeName) -> &'static str {
 
 /// The configuration the samples are signed for: `scheme` with the test
 /// secret and the table `deliveries`, then `extra` settings over those.
-pub fn config(scheme: SchemeName, extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+pub fn config(scheme: SchemeName, extra: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
     let base = [
         ("SIGNATURE_SCHEME", scheme.as_str()),
         ("WEBHOOK_SECRET", test_secret(scheme)),
