@@ -2,14 +2,20 @@
 //! (under its integration, where there are several).
 //! The written item is also the outbox downstream consumers read.
 
+mod bodies;
 mod dynamodb;
 mod memory;
 
+pub use bodies::{Bodies, BodyBucket, MemoryBodies, S3Bodies};
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
 use std::future::Future;
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+
+use crate::config::StoreTimeouts;
 use crate::error::StoreError;
 pub use crate::outbox::Record;
 
@@ -33,4 +39,21 @@ pub trait Store: Send + Sync {
         &self,
         record: &Record<'_>,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+}
+
+impl StoreTimeouts {
+    /// These bounds as the SDK takes them, for every client on the way to
+    /// acceptance. The read timeout is the attempt's: nothing streams.
+    pub fn sdk_timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .operation_timeout(self.operation)
+            .operation_attempt_timeout(self.attempt)
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .build()
+    }
+
+    pub fn sdk_retries(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
 }
