@@ -8,6 +8,9 @@ mod support;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::types::ChecksumMode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use genesys_sign as sample;
 use genesys_webhook::clock::unix_now as now;
 use genesys_webhook::dedup::{BodyBucket, DynamoStore, S3Bodies};
@@ -95,13 +98,17 @@ async fn object_for(
     );
     let key = text(item, outbox::BODY_KEY);
     assert!(key.starts_with(PREFIX), "{key}");
-    let got = s3
-        .get_object()
-        .bucket(BUCKET)
-        .key(key)
+    let got = s3.get_object().bucket(BUCKET).key(key);
+    let got = got
+        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        got.checksum_sha256(),
+        Some(STANDARD.encode(Sha256::digest(body)).as_str()),
+        "the write carried the body's SHA-256 for S3 to check"
+    );
     got.body.collect().await.unwrap().into_bytes().to_vec()
 }
 

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::StalledStreamProtectionConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -84,6 +85,7 @@ impl Bodies for S3Bodies {
             .bucket(&claim.bucket)
             .key(&claim.key)
             .content_type("application/octet-stream")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(STANDARD.encode(digest))
             .body(ByteStream::from(body.to_vec()))
             .send()
