@@ -338,3 +338,11 @@ def test_the_body_bucket_is_private_tls_only_and_expires_bodies_after_the_ttl_an
     assert s3 == [{"Effect": "Allow", "Action": "s3:PutObject",
                    "Resource": {"Fn::Sub": "${BodyBucket.Arn}/" + prefix + "*"}}]
     assert outputs["BodyBucketName"]["Value"] == {"Ref": "BodyBucket"}
+
+
+def test_the_function_outlasts_a_secret_read_and_both_writes_inside_genesyss_timeout(template):
+    """Defaults: SECRET_TIMEOUT_MS 1000, then the body's object and the item, each within
+    STORE_TIMEOUT_MS 3000; Genesys gives up after 10 s."""
+    resources, _ = render(template)
+    timeout = int(resources["WebhookFunction"]["Properties"]["Timeout"])
+    assert 1 + 2 * 3 <= timeout < 10
