@@ -6,7 +6,8 @@ signature scheme runs the function under `cargo lambda watch` bound to
 127.0.0.1 and invokes that scheme's samples (re-signed at the current time, so
 timestamped schemes are inside their tolerance), Genesys's partner event sample
 on the EventBridge door and as the partner queue hands it over. Sends one event
-twice to show the duplicate. Then relays what was recorded: reads the table's stream, hands
+twice to show the duplicate, and one delivery too large for its item, whose body
+goes to a local S3 bucket while its item records the reference. Then relays what was recorded: reads the table's stream, hands
 its records to the relay under `cargo lambda watch` as a stream mapping would,
 and prints what arrived on the bus through a rule to a local queue. Stops
 everything it started. Exits 1 if any answer differs from the expected one, or
@@ -35,6 +36,10 @@ SECRETS = {
 }
 TEST_SECRET = "genesys-webhook-test-secret"
 BUS = "genesys-webhook-local"
+BODY_BUCKET = "genesys-webhook-local-bodies"
+# An Open Messaging message of about 1 MiB: too large for its item, so kept in the bucket.
+LARGE_SAMPLE = "apigw-v2.open-messaging.large.json"
+LARGE_TEXT_BYTES = 1024 * 1024
 BUS_QUEUE = "genesys-webhook-local-bus"
 # As the template's mapping: INSERT and MODIFY only, 20 records a batch.
 RELAYED_EVENTS = ("INSERT", "MODIFY")
@@ -92,6 +97,45 @@ def create_table(endpoint: str) -> None:
     )
 
 
+def create_bucket(endpoint: str) -> None:
+    aws("s3", endpoint).create_bucket(Bucket=BODY_BUCKET)
+
+
+def write_large_sample(sign: str, events_dir: str) -> None:
+    """A signed Open Messaging message of about 1 MiB in the HTTP API's event."""
+    body = {"id": f"large-{int(time.time())}", "type": "Text", "direction": "Outbound",
+            "channel": {"id": "local", "platform": "Open", "type": "Private", "messageId": "large"},
+            "text": "x" * LARGE_TEXT_BYTES}
+    body_file = os.path.join(events_dir, "large-body.json")
+    with open(body_file, "w") as f:
+        json.dump(body, f)
+    event = subprocess.run([sign, "sign", "--scheme", "open-messaging", "--front-door", "apigw-v2", body_file],
+                           check=True, capture_output=True, text=True).stdout
+    with open(os.path.join(events_dir, LARGE_SAMPLE), "w") as f:
+        f.write(event)
+
+
+def show_kept_bodies(endpoint: str) -> int:
+    """Prints each item that holds a reference and checks its object; returns how many fail."""
+    import hashlib
+
+    items = aws("dynamodb", endpoint).scan(TableName=TABLE)["Items"]
+    kept = [i for i in items if "body_key" in i]
+    print(f"\nin the bucket {BODY_BUCKET} (bodies too large for their item):\n")
+    problems = 0 if kept else 1
+    for item in kept:
+        bucket, key = item["body_bucket"]["S"], item["body_key"]["S"]
+        body = aws("s3", endpoint).get_object(Bucket=bucket, Key=key)["Body"].read()
+        matches = (hashlib.sha256(body).hexdigest() == item["body_sha256"]["S"]
+                   and len(body) == int(item["body_size"]["N"]) and "body" not in item)
+        problems += not matches
+        print(f"  {item['pk']['S'][:40]}  s3://{bucket}/{key[:24]}...  {len(body)} bytes, "
+              + ("the item holds its reference and SHA-256" if matches else "<-- MISMATCH"))
+    if not kept:
+        print("  none  <-- the large delivery was not kept by reference")
+    return problems
+
+
 def catalog(sign: str) -> list[dict]:
     out = subprocess.run([sign, "catalog"], check=True, capture_output=True, text=True).stdout
     rows = [line.split("\t") for line in out.splitlines() if line]
@@ -132,6 +176,8 @@ def run_scheme(scheme: str, rows: list[dict], events_dir: str, endpoint: str, sh
         "WEBHOOK_SECRET": SECRETS.get(scheme, TEST_SECRET),
         "DEDUP_TABLE": TABLE,
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        "BODY_BUCKET": BODY_BUCKET,
+        "AWS_ENDPOINT_URL_S3": endpoint,
     }
     results = []
     with watching("genesys-webhook", variables, os.path.join(events_dir, f"function-{scheme}.log")) as port:
@@ -173,22 +219,26 @@ def main() -> int:
     rows = catalog(sign)
     rows.append({"file": GENESYS_SAMPLE, "door": "eventbridge", "scheme": "genesys", "expect": "accepted"})
     rows.append({"file": QUEUED_SAMPLE, "door": "partner-queue", "scheme": "genesys", "expect": "acknowledged"})
+    rows.append({"file": LARGE_SAMPLE, "door": "apigw-v2", "scheme": "open-messaging", "expect": "accepted"})
     dynamodb, endpoint = start_dynamodb()
     try:
         create_table(endpoint)
+        create_bucket(endpoint)
         with tempfile.TemporaryDirectory() as events_dir:
             subprocess.run([sign, "events", events_dir, "--at", str(int(time.time()))], check=True)
             for name in (GENESYS_SAMPLE, QUEUED_SAMPLE):
                 with open(os.path.join(ROOT, "events", name)) as src, \
                         open(os.path.join(events_dir, name), "w") as dst:
                     dst.write(src.read())
+            write_large_sample(sign, events_dir)
             results = []
             # Every scheme the catalogue signs for, pinned explicitly.
             for scheme in dict.fromkeys(r["scheme"] for r in rows):
                 mine = [r for r in rows if r["scheme"] == scheme]
                 print(f"running {len(mine)} events under SIGNATURE_SCHEME={scheme} ...", flush=True)
                 results += run_scheme(scheme, mine, events_dir, endpoint, show_duplicate=not results)
-            print("relaying the recorded deliveries to the bus ...", flush=True)
+            kept_problems = show_kept_bodies(endpoint)
+            print("\nrelaying the recorded deliveries to the bus ...", flush=True)
             relayed = relay_to_bus(endpoint, events_dir)
     finally:
         dynamodb.stdin.close()
@@ -207,7 +257,7 @@ def main() -> int:
         print(line(r) + ("" if ok else "  <-- MISMATCH"))
     print(f"\n{len(results) - failures} as expected, {failures} not")
     relay_problems = print_relayed(relayed)
-    return 1 if failures or relay_problems else 0
+    return 1 if failures or relay_problems or kept_problems else 0
 
 
 def aws(service: str, endpoint: str):
@@ -285,6 +335,9 @@ def relay_to_bus(endpoint: str, events_dir: str) -> dict:
         "OUTBOX_BUS_NAME": BUS,
         "AWS_ENDPOINT_URL_EVENTBRIDGE": endpoint,
         "AWS_ENDPOINT_URL_SQS": endpoint,
+        # Where the relay finds the bodies items hold by reference.
+        "BODY_BUCKET": BODY_BUCKET,
+        "AWS_ENDPOINT_URL_S3": endpoint,
     }
     failed = []
     with watching("genesys-relay", variables, os.path.join(events_dir, "relay.log")) as port:
@@ -302,7 +355,8 @@ def relay_to_bus(endpoint: str, events_dir: str) -> dict:
             break
         for m in got:
             event = json.loads(m["Body"])
-            arrived.append((event["detail"]["deliveryId"], event["detail-type"], event["detail"]["frontDoor"]))
+            body = "by reference" if "bodyRef" in event["detail"] else "inline"
+            arrived.append((event["detail"]["deliveryId"], event["detail-type"], event["detail"]["frontDoor"], body))
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
     return {"records": len(records), "failed": failed, "arrived": arrived}
 
@@ -310,8 +364,8 @@ def relay_to_bus(endpoint: str, events_dir: str) -> dict:
 def print_relayed(relayed: dict) -> int:
     """Prints what arrived on the bus; returns how many recorded deliveries did not."""
     rows = sorted(relayed["arrived"], key=lambda r: (r[2], r[0]))
-    header = ("delivery id", "detail-type", "front door")
-    widths = [min(72, max(len(r[i]) for r in rows + [header])) for i in range(3)]
+    header = ("delivery id", "detail-type", "front door", "body")
+    widths = [min(72, max(len(r[i]) for r in rows + [header])) for i in range(4)]
     line = lambda cols: "  ".join(str(c)[:w].ljust(w) for c, w in zip(cols, widths))
     print(f"\non the bus {BUS} (a rule sends every event to the queue {BUS_QUEUE}):\n")
     print(line(header))

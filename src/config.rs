@@ -24,6 +24,8 @@ pub const VARIABLES: &[&str] = &[
     "SIGNATURE_TOLERANCE_SECONDS",
     "DELIVERY_ID_HEADER",
     "MAX_BODY_BYTES",
+    "BODY_BUCKET",
+    "BODY_PREFIX",
     "EVENTBRIDGE_SOURCE_PREFIX",
     "DEDUP_TTL_SECONDS",
     "STORE_TIMEOUT_MS",
@@ -145,6 +147,15 @@ impl Timeouts {
     }
 }
 
+/// Where bodies too large for an item are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyBucketName {
+    pub bucket: String,
+    /// Only `[A-Za-z0-9._/-]`, so it never widens the function's grant on
+    /// `<bucket>/<prefix>*`.
+    pub prefix: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub scheme: SchemeSettings,
@@ -152,6 +163,8 @@ pub struct Config {
     pub delivery_id_header: HeaderName,
     pub limits: Limits,
     pub table: String,
+    /// `None`: every body must fit its item.
+    pub body_bucket: Option<BodyBucketName>,
     pub ttl_seconds: i64,
     pub store_timeouts: Timeouts,
     pub secret_refresh: SecretRefresh,
@@ -192,15 +205,11 @@ impl Config {
             "DELIVERY_ID_HEADER",
             &get("DELIVERY_ID_HEADER").unwrap_or_else(|| "X-Genesys-Delivery-Id".into()),
         ));
-        // A larger body would be verified and then refused by DynamoDB, which
-        // no retry can fix.
-        let max_body_bytes = problems.take(number(
-            &get,
-            "MAX_BODY_BYTES",
-            262_144,
-            1,
-            outbox::MAX_BODY_BYTES,
-        ));
+        let body_bucket = problems.take(body_bucket(&get));
+        // Judged only against a bucket setting that is itself valid.
+        let max_body_bytes = body_bucket
+            .as_ref()
+            .and_then(|bucket| problems.take(max_body_bytes(&get, bucket.as_ref())));
         let eventbridge_source_prefix =
             get("EVENTBRIDGE_SOURCE_PREFIX").unwrap_or_else(|| "aws.partner/genesys.com/".into());
         let allowed_sources = problems.take(
@@ -259,15 +268,28 @@ impl Config {
             "every refresh resets the recheck, so a longer one never comes due",
         );
         let secret_timeout = problems.take(number(&get, "SECRET_TIMEOUT_MS", 1_000, 50, 5_000));
-        // One delivery may wait for a secret read and then the store write.
+        // One delivery may wait for a secret read and then the store write,
+        // and with a bucket for the body's write before that, under the same
+        // bounds.
+        let writes = if matches!(body_bucket, Some(Some(_))) {
+            2
+        } else {
+            1
+        };
         if let (Some(secret), Some(store)) = (secret_timeout, store.operation_ms)
-            && secret + store > DELIVERY_BUDGET_MS
+            && secret + writes * store > DELIVERY_BUDGET_MS
         {
+            let (sum, waits) = match writes {
+                1 => ("STORE_TIMEOUT_MS", "the store"),
+                _ => (
+                    "2 x STORE_TIMEOUT_MS",
+                    "the body's object and then the store (BODY_BUCKET is set)",
+                ),
+            };
             problems.push(ConfigError::new(
                 "SECRET_TIMEOUT_MS",
                 format!(
-                    "SECRET_TIMEOUT_MS + STORE_TIMEOUT_MS must be at most {} ms: a delivery may wait for a secret read and then the store, and Genesys gives up after 10 s",
-                    DELIVERY_BUDGET_MS
+                    "SECRET_TIMEOUT_MS + {sum} must be at most {DELIVERY_BUDGET_MS} ms: a delivery may wait for a secret read and then {waits}, and Genesys gives up after 10 s",
                 ),
             ));
         }
@@ -296,6 +318,7 @@ impl Config {
                     allowed_sources: allowed_sources?,
                 },
                 table: table?,
+                body_bucket: body_bucket?,
                 ttl_seconds: ttl_seconds?,
                 store_timeouts: store.timeouts?,
                 secret_refresh: secret_refresh?,
@@ -310,6 +333,87 @@ impl Config {
 /// Genesys gives up on a delivery after 10 s; this leaves a second for the
 /// rest of the work.
 const DELIVERY_BUDGET_MS: u64 = 9_000;
+
+/// Lambda's limit on a synchronous invocation's payload: no front door can
+/// hand the function a larger body, whatever its own limit.
+pub const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// The old default where every body must fit its item.
+const INLINE_MAX_BODY_BYTES: usize = 262_144;
+
+fn body_bucket(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<BodyBucketName>, ConfigError> {
+    let prefix = get("BODY_PREFIX");
+    let Some(bucket) = get("BODY_BUCKET") else {
+        return match prefix {
+            Some(_) => Err(ConfigError::new("BODY_PREFIX", "set only with BODY_BUCKET")),
+            None => Ok(None),
+        };
+    };
+    // S3's rules for a general purpose bucket's name.
+    let named = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !named {
+        return Err(ConfigError::new(
+            "BODY_BUCKET",
+            "must be an S3 bucket name: 3 to 63 of a-z, 0-9, '.' and '-'",
+        ));
+    }
+    let prefix = prefix.unwrap_or_else(|| "bodies/".into());
+    let safe = prefix.len() <= 256
+        && !prefix.starts_with('/')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+        && !prefix
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+    if !safe {
+        return Err(ConfigError::new(
+            "BODY_PREFIX",
+            "must be at most 256 of A-Z, a-z, 0-9, '.', '_', '/' and '-', not starting with '/' and with no '.' or '..' segment",
+        ));
+    }
+    Ok(Some(BodyBucketName { bucket, prefix }))
+}
+
+/// With a bucket, any body a front door can hand Lambda is accepted by
+/// default. Without one a larger body than an item holds would be verified
+/// and then refused by DynamoDB, which no retry can fix.
+fn max_body_bytes(
+    get: &impl Fn(&str) -> Option<String>,
+    bucket: Option<&BodyBucketName>,
+) -> Result<usize, ConfigError> {
+    match bucket {
+        Some(_) => number(
+            get,
+            "MAX_BODY_BYTES",
+            LAMBDA_PAYLOAD_BYTES,
+            1,
+            LAMBDA_PAYLOAD_BYTES,
+        ),
+        _ => number(
+            get,
+            "MAX_BODY_BYTES",
+            INLINE_MAX_BODY_BYTES,
+            1,
+            outbox::MAX_BODY_BYTES,
+        )
+        .map_err(|e| match get("MAX_BODY_BYTES").map(|raw| raw.trim().parse::<u64>()) {
+            Some(Ok(n)) if n > outbox::MAX_BODY_BYTES as u64 => ConfigError::new(
+                "MAX_BODY_BYTES",
+                format!(
+                    "must be at most {} without BODY_BUCKET: a larger body does not fit a DynamoDB item",
+                    outbox::MAX_BODY_BYTES
+                ),
+            ),
+            _ => e,
+        }),
+    }
+}
 
 fn secret_source(get: &impl Fn(&str) -> Option<String>) -> Result<SecretSource, ConfigError> {
     match (get("WEBHOOK_SECRET"), get("WEBHOOK_SECRET_ARN")) {
@@ -420,6 +524,12 @@ mod tests {
                 "ALLOWED_SOURCE_CIDRS",
             ),
             (&[("MAX_BODY_BYTES", "6291456")], "MAX_BODY_BYTES"),
+            (&[("BODY_PREFIX", "bodies/")], "BODY_PREFIX"),
+            (&[("BODY_BUCKET", "Bodies_Bucket")], "BODY_BUCKET"),
+            (
+                &[("BODY_BUCKET", "bodies"), ("MAX_BODY_BYTES", "6291457")],
+                "MAX_BODY_BYTES",
+            ),
             (&[("MAX_BODY_BYTES", "405505")], "MAX_BODY_BYTES"),
             (&[("SIGNATURE_HEADER", "bad header")], "SIGNATURE_HEADER"),
             (&[("DELIVERY_ID_HEADER", "a:b")], "DELIVERY_ID_HEADER"),
@@ -633,5 +743,73 @@ mod tests {
             "{text}"
         );
         assert!(with(&[("SECRET_TIMEOUT_MS", "5000"), ("STORE_TIMEOUT_MS", "4000")]).is_ok());
+    }
+
+    #[test]
+    fn with_a_bucket_any_body_lambda_can_be_handed_is_accepted() {
+        let c = with(&[("BODY_BUCKET", "bodies-bucket")]).unwrap();
+        assert_eq!(c.limits.max_body_bytes, 6 * 1024 * 1024);
+        assert_eq!(
+            c.body_bucket,
+            Some(BodyBucketName {
+                bucket: "bodies-bucket".into(),
+                prefix: "bodies/".into(),
+            })
+        );
+        assert_eq!(with(&[]).unwrap().body_bucket, None);
+        let err = with(&[("MAX_BODY_BYTES", "4194304")]).unwrap_err();
+        assert_eq!(err.vars(), ["MAX_BODY_BYTES"]);
+        assert!(err.to_string().contains("without BODY_BUCKET"), "{err}");
+        let small = with(&[("BODY_BUCKET", "b-1"), ("MAX_BODY_BYTES", "1024")]).unwrap();
+        assert_eq!(small.limits.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn a_body_prefix_holds_only_safe_key_characters() {
+        let prefix = |p| with(&[("BODY_BUCKET", "bodies-bucket"), ("BODY_PREFIX", p)]);
+        for good in ["bodies/", "genesys/prod/bodies-", "a.b_c/d"] {
+            assert_eq!(prefix(good).unwrap().body_bucket.unwrap().prefix, good);
+        }
+        for bad in [
+            "/bodies/", "../x/", "a/./b", "bodies*", "a b/", "bodies?/", "\u{e9}/",
+        ] {
+            let err = prefix(bad).unwrap_err();
+            assert_eq!(err.vars(), ["BODY_PREFIX"], "{bad}");
+            assert!(!err.to_string().contains(bad), "{err}");
+        }
+        let long = "p".repeat(257);
+        let err = config(&[
+            ("WEBHOOK_SECRET", "s3cret"),
+            ("DEDUP_TABLE", "t"),
+            ("BODY_BUCKET", "bodies-bucket"),
+            ("BODY_PREFIX", &long),
+        ])
+        .unwrap_err();
+        assert_eq!(err.vars(), ["BODY_PREFIX"]);
+    }
+
+    #[test]
+    fn with_a_bucket_a_delivery_waits_for_two_writes_inside_genesyss_timeout() {
+        let both = [
+            ("BODY_BUCKET", "bodies-bucket"),
+            ("SECRET_TIMEOUT_MS", "1000"),
+            ("STORE_TIMEOUT_MS", "4001"),
+        ];
+        let err = with(&both).unwrap_err();
+        assert_eq!(err.vars(), ["SECRET_TIMEOUT_MS"]);
+        assert!(
+            err.to_string()
+                .contains("SECRET_TIMEOUT_MS + 2 x STORE_TIMEOUT_MS must be at most 9000 ms"),
+            "{err}"
+        );
+        assert!(with(&both[1..]).is_ok(), "one write fits");
+        assert!(
+            with(&[
+                ("BODY_BUCKET", "bodies-bucket"),
+                ("SECRET_TIMEOUT_MS", "1000"),
+                ("STORE_TIMEOUT_MS", "4000"),
+            ])
+            .is_ok()
+        );
     }
 }

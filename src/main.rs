@@ -1,6 +1,6 @@
 use genesys_webhook::clock::unix_now;
 use genesys_webhook::config::{Config, SecretSource};
-use genesys_webhook::dedup::DynamoStore;
+use genesys_webhook::dedup::{BodyBucket, DynamoStore, S3Bodies};
 use genesys_webhook::error::exit;
 use genesys_webhook::handler::Handler;
 use genesys_webhook::payload::{self, RawPayload};
@@ -52,6 +52,16 @@ async fn init() -> Result<Handler<DynamoStore>, Error> {
         config.table.clone(),
         config.ttl_seconds,
     );
+    // No warm-up for the bucket: only bodies too large for an item go there,
+    // and opening its connection at init would cost every cold start.
+    let store = match &config.body_bucket {
+        Some(name) => store.with_bodies(BodyBucket {
+            bodies: S3Bodies::new(&sdk, config.store_timeouts),
+            bucket: name.bucket.clone(),
+            prefix: name.prefix.clone(),
+        }),
+        None => store,
+    };
     if let Err(e) = store.warm().await {
         tracing::warn!("dedup table not reachable at init, will retry per delivery: {e}");
     }

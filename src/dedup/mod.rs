@@ -2,9 +2,11 @@
 //! (under its integration, where there are several).
 //! The written item is also the outbox downstream consumers read.
 
+mod bodies;
 mod dynamodb;
 mod memory;
 
+pub use bodies::{Bodies, BodyBucket, MemoryBodies, S3Bodies};
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 

@@ -164,6 +164,9 @@ ENCRYPTED = {
     and "SqsManagedSseEnabled" not in p,
     "OutboxBus": lambda p: p["KmsKeyIdentifier"] == KEY,
     "WebhookSecret": lambda p: p["KmsKeyId"] == KEY,
+    "BodyBucket": lambda p: p["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [{
+        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY},
+        "BucketKeyEnabled": True}],
     "WebhookLogGroup": lambda p: p["KmsKeyId"] == KEY,
     "RelayLogGroup": lambda p: p["KmsKeyId"] == KEY,
     "HttpApiAccessLogGroup": lambda p: p["KmsKeyId"] == KEY,
@@ -195,7 +198,8 @@ def test_a_customer_key_encrypts_every_store_and_functions_get_only_what_they_ne
     assert sorted((tuple(sorted(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])),
                    via(s)) for s in webhook) == [
         (("kms:Decrypt",), "secretsmanager.${AWS::Region}.amazonaws.com"),
-        (("kms:Decrypt", "kms:GenerateDataKey"), "sqs.${AWS::Region}.amazonaws.com")]
+        (("kms:Decrypt", "kms:GenerateDataKey"), "sqs.${AWS::Region}.amazonaws.com"),
+        (("kms:GenerateDataKey",), "s3.${AWS::Region}.amazonaws.com")]
     relay = key_statements(resources["RelayFunction"])
     assert [(sorted(s["Action"]), via(s)) for s in relay] == [
         (["kms:Decrypt", "kms:GenerateDataKey"], "sqs.${AWS::Region}.amazonaws.com")]
@@ -211,6 +215,9 @@ def test_without_a_key_nothing_names_one(template):
     assert resources["DeliveriesTable"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
     assert resources["FailedDeliveriesQueue"]["Properties"]["SqsManagedSseEnabled"] is True
     assert resources["PartnerEventsQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    assert resources["BodyBucket"]["Properties"]["BucketEncryption"] == {
+        "ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 
 
 def test_an_existing_secret_under_the_customer_key_can_be_read(template):
@@ -225,7 +232,8 @@ def test_an_existing_secret_under_the_customer_key_can_be_read(template):
 
 def test_what_holds_deliveries_or_the_secret_survives_a_delete(template):
     resources, _ = render(template)
-    for name in ["WebhookSecret", "FailedDeliveriesQueue", "PartnerEventsQueue", "DeliveriesTable"]:
+    for name in ["WebhookSecret", "FailedDeliveriesQueue", "PartnerEventsQueue", "DeliveriesTable",
+                 "BodyBucket"]:
         assert template["Resources"][name]["DeletionPolicy"] == "Retain", name
         assert template["Resources"][name]["UpdateReplacePolicy"] == "Retain", name
     assert resources["DeliveriesTable"]["Properties"]["DeletionProtectionEnabled"] is True
@@ -295,3 +303,46 @@ def test_the_sam_local_recipe_sets_only_variables_the_template_declares(template
     env = json.loads(recipe.group(1))
     declared = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
     assert env["WebhookFunction"] and set(env["WebhookFunction"]) <= set(declared)
+
+
+def test_the_body_bucket_is_private_tls_only_and_expires_bodies_after_the_ttl_and_a_margin(template):
+    resources, outputs = render(template)
+    bucket = resources["BodyBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    webhook = resources["WebhookFunction"]["Properties"]
+    prefix = webhook["Environment"]["Variables"]["BODY_PREFIX"]
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == prefix == "bodies/"
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    ttl_days = -(-int(template["Parameters"]["DedupTtlSeconds"]["Default"]) // 86400)
+    assert int(rule["ExpirationInDays"]) == ttl_days + 3
+
+    (statement,) = resources["BodyBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Action"] == "s3:*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [{"Fn::GetAtt": ["BodyBucket", "Arn"]},
+                                     {"Fn::Sub": "${BodyBucket.Arn}/*"}]
+    assert resources["BodyBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "BodyBucket"}
+
+    for function in ["WebhookFunction", "RelayFunction"]:
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables["BODY_BUCKET"] == {"Ref": "BodyBucket"}, function
+        assert variables["BODY_PREFIX"] == prefix, function
+    s3 = [s for s in inline_statements(resources["WebhookFunction"])
+          if any(str(a).startswith("s3:") for a in
+                 (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))]
+    assert s3 == [{"Effect": "Allow", "Action": "s3:PutObject",
+                   "Resource": {"Fn::Sub": "${BodyBucket.Arn}/" + prefix + "*"}}]
+    assert outputs["BodyBucketName"]["Value"] == {"Ref": "BodyBucket"}
+
+
+def test_the_function_outlasts_a_secret_read_and_both_writes_inside_genesyss_timeout(template):
+    """Defaults: SECRET_TIMEOUT_MS 1000, then the body's object and the item, each within
+    STORE_TIMEOUT_MS 3000; Genesys gives up after 10 s."""
+    resources, _ = render(template)
+    timeout = int(resources["WebhookFunction"]["Properties"]["Timeout"])
+    assert 1 + 2 * 3 <= timeout < 10
