@@ -43,7 +43,7 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
-    fn timeout_config(self) -> TimeoutConfig {
+    pub(super) fn timeout_config(self) -> TimeoutConfig {
         TimeoutConfig::builder()
             .operation_timeout(self.operation)
             .operation_attempt_timeout(self.attempt)
@@ -52,7 +52,7 @@ impl Timeouts {
             .build()
     }
 
-    fn retry_config(self) -> RetryConfig {
+    pub(super) fn retry_config(self) -> RetryConfig {
         RetryConfig::standard().with_max_attempts(self.max_attempts)
     }
 }
