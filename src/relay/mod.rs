@@ -291,6 +291,10 @@ impl<B: Bus, Q: FailureQueue, S: BodyStore> Relay<B, Q, S> {
     /// then reported failed.
     async fn park(&self, entry: &Entry, cause: Cause<'_>, p: &Pending) -> Result<(), String> {
         let code = cause.code();
+        let claim = match cause {
+            Cause::Body(_, claim) => Some(claim),
+            Cause::Bus(_) => None,
+        };
         let Some(queue) = &self.failure_queue else {
             return Err(format!("{code}, and no failure queue"));
         };
@@ -302,6 +306,8 @@ impl<B: Bus, Q: FailureQueue, S: BodyStore> Relay<B, Q, S> {
             sequence_number = p.sequence_number,
             reason = cause.reason(),
             code,
+            bucket = claim.map(|c| c.bucket.as_str()),
+            key = claim.map(|c| c.key.as_str()),
             entry_bytes = entry.size(),
             whole = parked == Parked::Whole,
             "parked on the failure queue"
