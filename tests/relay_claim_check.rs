@@ -101,6 +101,18 @@ impl Parts {
         claim
     }
 
+    /// A 10 KB body stored under each of `ids`, with a small inline one,
+    /// `inline`, after the first.
+    async fn stored_beside_inline(&self, ids: &[&str]) {
+        let body = json_body(10 * 1024);
+        for (i, id) in ids.iter().enumerate() {
+            self.record(id, &body, Some(Some(&body))).await;
+            if i == 0 {
+                self.record("inline", b"{}", None).await;
+            }
+        }
+    }
+
     async fn object(&self, claim: &BodyRef) -> Vec<u8> {
         let got = self.s3.get_object().bucket(BUCKET).key(&claim.key).send();
         got.await.unwrap().body.collect().await.unwrap().to_vec()
@@ -342,16 +354,15 @@ async fn a_missing_or_altered_object_is_parked_and_its_neighbours_published_once
 #[tokio::test]
 async fn with_s3_out_of_reach_stored_bodies_are_retried_and_nothing_of_theirs_published() {
     let mut parts = Parts::start().await;
-    let body = json_body(10 * 1024);
-    parts.record("s-1", &body, Some(Some(&body))).await;
-    parts.record("inline", b"{}", None).await;
-    parts.record("s-2", &body, Some(Some(&body))).await;
+    parts.stored_beside_inline(&["s-1", "s-2"]).await;
     let (hole, held) = bus::black_hole().await;
 
+    // Bounds the bus's call shares: tight enough to end soon, wide enough
+    // for a busy machine to publish the inline neighbour.
     let tight = [
-        ("OUTBOX_TIMEOUT_MS", "1000"),
-        ("OUTBOX_ATTEMPT_TIMEOUT_MS", "300"),
-        ("OUTBOX_CONNECT_TIMEOUT_MS", "200"),
+        ("OUTBOX_TIMEOUT_MS", "3000"),
+        ("OUTBOX_ATTEMPT_TIMEOUT_MS", "1000"),
+        ("OUTBOX_CONNECT_TIMEOUT_MS", "500"),
         ("OUTBOX_MAX_ATTEMPTS", "2"),
     ];
     let (records, answer, logs) = parts.relay(&hole, &tight).await;
@@ -461,4 +472,29 @@ async fn replay_reads_stored_bodies_as_the_relay_does() {
     );
     assert_eq!(parts.proxy.entries().len(), before, "nothing published");
     assert!(parts.parked().await.is_empty());
+}
+
+/// moto enforces no IAM. In AWS, S3 answers a role with `s3:GetObject`
+/// alone `403 AccessDenied` for a missing key, as for a read the role or
+/// key does not allow; this stand-in answers every request so.
+#[tokio::test]
+async fn an_object_s3_refuses_to_hand_over_is_parked_not_retried() {
+    let mut parts = Parts::start().await;
+    parts.stored_beside_inline(&["denied"]).await;
+    let denied = bus::serve_http(|_| async {
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        Ok::<_, std::convert::Infallible>(bus::respond(403, xml.into()))
+    })
+    .await;
+
+    let (_, answer, logs) = parts.relay(&denied.endpoint, &[]).await;
+    assert_eq!(failures(&answer), Vec::<String>::new(), "{logs}");
+    assert_eq!(parts.sent().keys().collect::<Vec<_>>(), ["inline"]);
+    let parked = parts.parked().await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0]["deliveryId"], "denied");
+    assert_eq!(parked[0]["reason"], "body_unreadable");
+    assert_eq!(parked[0]["errorCode"], "AccessDenied");
+    assert_eq!(metrics(&logs)["RelayBodyFaults"], 1);
 }

@@ -21,6 +21,8 @@ use crate::outbox::{Body, BodyRef, OutboxItem};
 pub const MISSING_REASON: &str = "body_missing";
 /// `reason` of a parked item whose object is not the recorded bytes.
 pub const TAMPERED_REASON: &str = "body_tampered";
+/// `reason` of a parked item whose object S3 refused to hand over.
+pub const DENIED_REASON: &str = "body_unreadable";
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -29,12 +31,19 @@ pub enum FetchError {
     /// item is parked.
     #[error("{0}: no object at the recorded key")]
     Missing(String),
+    /// S3 refused access (403, S3's code). To a role with `s3:GetObject`
+    /// alone S3 answers a missing key so too; otherwise the role or key
+    /// does not allow the read. Parked, as the bus's own `AccessDenied` is:
+    /// a retry would hold the shard until someone acts, and the item stays
+    /// in the table to replay once the object or the grant is back.
+    #[error("{0}: S3 refused to read the recorded key")]
+    Denied(String),
     /// The object differs in size or SHA-256 from the reference: parked,
     /// never published; no retry changes it.
     #[error("{code}: {message}")]
     Tampered { code: &'static str, message: String },
-    /// S3 out of reach, throttling, failing, or refusing access (a policy or
-    /// key being fixed): a retry may help, so the record is retried.
+    /// S3 out of reach, throttling or failing: a retry may help, so the
+    /// record is retried.
     #[error("{0}")]
     Unavailable(String),
 }
@@ -44,6 +53,7 @@ impl FetchError {
     pub fn reason(&self) -> Option<&'static str> {
         match self {
             Self::Missing(_) => Some(MISSING_REASON),
+            Self::Denied(_) => Some(DENIED_REASON),
             Self::Tampered { .. } => Some(TAMPERED_REASON),
             Self::Unavailable(_) => None,
         }
@@ -52,7 +62,7 @@ impl FetchError {
     /// S3's error code, or what the check found.
     pub fn code(&self) -> &str {
         match self {
-            Self::Missing(code) => code,
+            Self::Missing(code) | Self::Denied(code) => code,
             Self::Tampered { code, .. } => code,
             Self::Unavailable(_) => "Unavailable",
         }
@@ -227,14 +237,19 @@ impl S3Bodies {
             Err(SdkError::ServiceError(e)) => {
                 let status = e.raw().status().as_u16();
                 let err = e.into_err();
-                let code = err.code().unwrap_or("NotFound").to_owned();
-                return Err(
-                    if status == 404 || matches!(code.as_str(), "NoSuchKey" | "NoSuchBucket") {
-                        FetchError::Missing(code)
+                let code = err
+                    .code()
+                    .unwrap_or(if status == 403 {
+                        "AccessDenied"
                     } else {
-                        FetchError::Unavailable(cause(&err))
-                    },
-                );
+                        "NotFound"
+                    })
+                    .to_owned();
+                return Err(match (status, code.as_str()) {
+                    (404, _) | (_, "NoSuchKey" | "NoSuchBucket") => FetchError::Missing(code),
+                    (403, _) => FetchError::Denied(code),
+                    _ => FetchError::Unavailable(cause(&err)),
+                });
             }
             Err(e) => return Err(FetchError::Unavailable(cause(&e))),
         };
@@ -345,5 +360,93 @@ pub(crate) mod tests {
             ..FakeBodies::default()
         };
         assert_eq!(fetch(&down, &c, true).await.unwrap_err().reason(), None);
+    }
+
+    fn stored(id: &str, body: &[u8]) -> (OutboxItem, BodyRef) {
+        let claim = BodyRef::of("bucket", "bodies/", id, body);
+        let item = OutboxItem {
+            delivery_id: id.into(),
+            received_at: "2026-11-24T12:00:00Z".into(),
+            received_at_unix: 1_795_521_600,
+            front_door: "apigw-v2".into(),
+            scheme: "genesys".into(),
+            body: Body::Stored(claim.clone()),
+            topic: None,
+            detail_type: None,
+            integration: None,
+        };
+        (item, claim)
+    }
+
+    fn detail(resolved: Resolved) -> serde_json::Value {
+        match resolved {
+            Resolved::Ready(entry) => serde_json::from_str(&entry.detail).unwrap(),
+            other => panic!("not ready: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn inline_when_the_whole_entry_fits_else_the_reference() {
+        let json = format!("{{\"t\":\"{}\"}}", "j".repeat(1_000));
+        let binary: Vec<u8> = (0..1_500u32).map(|i| (i % 256) as u8).collect();
+        let large = vec![b'x'; 5_000];
+        let mut bodies = FakeBodies::default();
+        let mut items = Vec::new();
+        for (id, body) in [
+            ("json", json.as_bytes()),
+            ("bin", &binary),
+            ("large", &large),
+        ] {
+            let (item, claim) = stored(id, body);
+            bodies.objects.insert(claim.key.clone(), body.to_vec());
+            items.push((item, claim));
+        }
+        let mut resolver = Resolver::new(&bodies, "s", 2_000);
+        let mut details = Vec::new();
+        for (item, _) in items.clone() {
+            details.push(detail(resolver.entry(item).await));
+        }
+        assert_eq!(details[0]["body"]["t"].as_str().map(str::len), Some(1_000));
+        // 1,500 bytes go as 2,000 of base64: over the bus's 2,000 with the rest.
+        for (d, (_, claim)) in details[1..].iter().zip(&items[1..]) {
+            assert_eq!(d["bodyRef"]["sha256"], claim.sha256.as_str());
+            assert!(d.get("body").is_none() && d.get("bodyBase64").is_none());
+        }
+    }
+
+    #[test]
+    fn the_inline_floor_is_the_size_of_a_json_body_inline() {
+        let json = br#"{"a":[1,2,3]}"#;
+        let (mut item, claim) = stored("d", json);
+        let reference = Entry::of(&item, "src");
+        item.body = Body::Inline(json.to_vec());
+        assert_eq!(
+            reference.inline_floor(&claim),
+            Entry::of(&item, "src").size()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reference_is_checked_too_and_s3_out_of_reach_stops_the_batch() {
+        let large = vec![b'x'; 5_000];
+        let (item, claim) = stored("large", &large);
+        let altered = store(&claim.key, &[b'y'; 5_000]);
+        let mut resolver = Resolver::new(&altered, "s", 2_000);
+        assert!(matches!(
+            resolver.entry(item.clone()).await,
+            Resolved::Park {
+                fault: FetchError::Tampered { .. },
+                ..
+            }
+        ));
+        let down = FakeBodies {
+            down: true,
+            ..FakeBodies::default()
+        };
+        let mut resolver = Resolver::new(&down, "s", 2_000);
+        let first = resolver.entry(item.clone()).await;
+        assert!(matches!(first, Resolved::Retry(ref why) if why == "connection refused"));
+        let second = resolver.entry(item).await;
+        assert!(matches!(second, Resolved::Retry(ref why) if why.starts_with("not fetched")));
     }
 }

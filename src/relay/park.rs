@@ -6,7 +6,8 @@
 //! `{"reason": "refused" | "too_large", "deliveryId", "errorCode",
 //! "errorMessage", "entryBytes", "entry": {"deliveryId", "source",
 //! "detailType", "time", "detail"}}`. An item whose body cannot be published
-//! is parked as `"reason": "body_missing" | "body_tampered"` with `"bucket"`
+//! is parked as `"reason": "body_missing" | "body_tampered" |
+//! "body_unreadable"` with `"bucket"`
 //! and `"key"` and its reference entry; redrive leaves it, since only the
 //! object being put back (then a replay) can help. When even the queue cannot hold the
 //! entry, `"entryOmitted": true` and the item's key and metadata take its
