@@ -1,5 +1,6 @@
 use aws_lambda_events::dynamodb::Event;
 use genesys_webhook::error::exit;
+use genesys_webhook::relay::body::S3Bodies;
 use genesys_webhook::relay::publish::{EventBridgeBus, SqsQueue};
 use genesys_webhook::relay::{Relay, RelayConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -21,7 +22,7 @@ async fn main() -> ExitCode {
 }
 
 /// Configuration and SDK clients, built once.
-async fn init() -> Result<Relay<EventBridgeBus, SqsQueue>, Error> {
+async fn init() -> Result<Relay<EventBridgeBus, SqsQueue, S3Bodies>, Error> {
     let config = RelayConfig::from_env()?;
     let sdk = genesys_webhook::sdk::load().await?;
     let bus = EventBridgeBus::new(&sdk, config.timeouts, config.bus_name.clone());
@@ -29,5 +30,6 @@ async fn init() -> Result<Relay<EventBridgeBus, SqsQueue>, Error> {
         .failure_queue_url
         .clone()
         .map(|url| SqsQueue::new(&sdk, config.timeouts, url));
-    Ok(Relay::new(&config, bus, queue))
+    let bodies = S3Bodies::new(&sdk, config.timeouts);
+    Ok(Relay::new(&config, bus, queue, bodies))
 }

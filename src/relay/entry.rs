@@ -8,7 +8,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::json_scan::Scanner;
-use crate::outbox::{Body, OutboxItem};
+use crate::outbox::{Body, BodyRef, OutboxItem};
 
 /// The `DetailType` of a delivery that names neither a topic nor a type.
 pub const DEFAULT_DETAIL_TYPE: &str = "genesys-webhook.delivery";
@@ -58,6 +58,14 @@ impl Entry {
     /// counts 14 bytes, `Source`, `DetailType` and `Detail` their UTF-8 bytes.
     pub fn size(&self) -> usize {
         TIME_BYTES + self.source.len() + self.detail_type.len() + self.detail.len()
+    }
+
+    /// For an entry that holds `claim`'s reference: the least this entry
+    /// would weigh with the body inline (as JSON, base64 only weighs more).
+    pub fn inline_floor(&self, claim: &BodyRef) -> usize {
+        let body = usize::try_from(claim.size).unwrap_or(usize::MAX);
+        (self.size().saturating_sub(body_ref(claim).len()) + r#","body":"#.len())
+            .saturating_add(body)
     }
 
     /// The whole entry as one JSON document, for the failure queue.
@@ -139,19 +147,22 @@ fn detail(item: &OutboxItem) -> String {
                 out.push('"');
             }
         },
-        Body::Stored(claim) => {
-            let _ = write!(
-                out,
-                r#","bodyRef":{{"bucket":{},"key":{},"size":{},"sha256":{}}}"#,
-                quoted(&claim.bucket),
-                quoted(&claim.key),
-                claim.size,
-                quoted(&claim.sha256),
-            );
-        }
+        Body::Stored(claim) => out.push_str(&body_ref(claim)),
     }
     out.push('}');
     out
+}
+
+/// `,"bodyRef":{"bucket","key","size","sha256"}`: what a consumer with read
+/// access to the bucket needs to fetch and check the body.
+fn body_ref(claim: &BodyRef) -> String {
+    format!(
+        r#","bodyRef":{{"bucket":{},"key":{},"size":{},"sha256":{}}}"#,
+        quoted(&claim.bucket),
+        quoted(&claim.key),
+        claim.size,
+        quoted(&claim.sha256),
+    )
 }
 
 /// The body as text when it is one JSON object or array, surrounding

@@ -16,6 +16,8 @@ pub struct Tally {
     /// Refused for good and parked on the failure queue, oversize included.
     pub parked: usize,
     pub oversize: usize,
+    /// Parked because the body's object is missing or altered.
+    pub body_faults: usize,
     /// Received → published, per relayed entry.
     pub lag_ms: Vec<u64>,
 }
@@ -32,7 +34,8 @@ impl RelayMetrics {
         }
     }
 
-    /// `Relayed`, `RelayFailed`, `RelayParked` and `RelayOversize` counts, and the lags as
+    /// `Relayed`, `RelayFailed`, `RelayParked`, `RelayOversize` and
+    /// `RelayBodyFaults` counts, and the lags as
     /// `OutboxLagMs` values; lags beyond the first hundred go in further
     /// documents of their own.
     pub fn documents(&self, tally: &Tally, timestamp_ms: u64) -> Vec<String> {
@@ -44,6 +47,7 @@ impl RelayMetrics {
                 ("RelayFailed", "Count", json!(tally.failed)),
                 ("RelayParked", "Count", json!(tally.parked)),
                 ("RelayOversize", "Count", json!(tally.oversize)),
+                ("RelayBodyFaults", "Count", json!(tally.body_faults)),
                 ("OutboxLagMs", "Milliseconds", json!(first)),
             ],
             timestamp_ms,
@@ -107,6 +111,7 @@ mod tests {
             failed: 1,
             parked: 3,
             oversize: 0,
+            body_faults: 2,
             lag_ms: vec![1_200, 800],
         };
         let docs = RelayMetrics::new("Ns\"x").documents(&tally, 7);
@@ -124,6 +129,7 @@ mod tests {
                             {"Name": "RelayFailed", "Unit": "Count"},
                             {"Name": "RelayParked", "Unit": "Count"},
                             {"Name": "RelayOversize", "Unit": "Count"},
+                            {"Name": "RelayBodyFaults", "Unit": "Count"},
                             {"Name": "OutboxLagMs", "Unit": "Milliseconds"}
                         ]
                     }]
@@ -132,6 +138,7 @@ mod tests {
                 "RelayFailed": 1,
                 "RelayParked": 3,
                 "RelayOversize": 0,
+                "RelayBodyFaults": 2,
                 "OutboxLagMs": [1_200, 800]
             })
         );
@@ -147,7 +154,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            4
+            5
         );
 
         let many = Tally {

@@ -1,10 +1,12 @@
 //! The outbox relay: each delivery the function recorded, read from the
 //! table's stream, becomes one event on the user's EventBridge bus.
 //!
-//! [`entry`] turns an item into an entry, [`publish`] puts entries on the bus
+//! [`entry`] turns an item into an entry, [`body`] reads a body kept in S3
+//! behind a claim check, [`publish`] puts entries on the bus
 //! within its limits, and [`Relay`] answers a stream batch with the records
 //! that must be tried again.
 
+pub mod body;
 pub mod entry;
 pub mod metrics;
 pub mod park;
@@ -18,9 +20,10 @@ use crate::clock::unix_now_ms;
 use crate::config::{Timeouts, number, reader, timeout_variables};
 use crate::error::{ConfigError, ConfigErrors, Problems};
 use crate::outbox::OutboxItem;
+use body::{BodyStore, Resolved, Resolver};
 use entry::Entry;
 use metrics::{RelayMetrics, Tally};
-use park::{Facts, Parked, park};
+use park::{Cause, Facts, Parked, park};
 use publish::{Bus, FailureQueue, MAX_REQUEST_BYTES, Published, Refusal, TOO_LARGE};
 
 /// The relay's settings, read once at init.
@@ -127,19 +130,21 @@ struct Pending {
     facts: Facts,
 }
 
-pub struct Relay<B, Q> {
+pub struct Relay<B, Q, S> {
     bus: B,
     failure_queue: Option<Q>,
+    bodies: S,
     source: String,
     max_event_bytes: usize,
     metrics: RelayMetrics,
 }
 
-impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
-    pub fn new(config: &RelayConfig, bus: B, failure_queue: Option<Q>) -> Self {
+impl<B: Bus, Q: FailureQueue, S: BodyStore> Relay<B, Q, S> {
+    pub fn new(config: &RelayConfig, bus: B, failure_queue: Option<Q>, bodies: S) -> Self {
         Self {
             bus,
             failure_queue,
+            bodies,
             source: config.source.clone(),
             max_event_bytes: config.max_event_bytes,
             metrics: RelayMetrics::new(&config.metrics_namespace),
@@ -149,37 +154,66 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
     /// Publishes every INSERT and MODIFY of `event` and skips REMOVEs. Every
     /// record the bus did not accept, and that did not go to the failure
     /// queue instead, is reported by its sequence number; Lambda restarts
-    /// from the lowest one.
+    /// from the lowest one. A body kept in S3 is fetched first: a missing or
+    /// altered one is parked, one S3 cannot serve now is reported.
     pub async fn handle(&self, event: Event) -> Result<DynamoDbEventResponse, RelayError> {
         let total = event.records.len();
         let mut skipped = 0;
         let mut failed: Vec<Option<String>> = Vec::new();
         let mut pending = Vec::new();
         let mut entries = Vec::new();
+        let mut tally = Tally::default();
+        let mut resolver = Resolver::new(&self.bodies, &self.source, self.max_event_bytes);
         for record in event.records {
             let sequence_number = record.change.sequence_number;
             if record.event_name == "REMOVE" {
                 skipped += 1;
                 continue;
             }
-            match OutboxItem::from_image(record.change.new_image) {
-                Ok(item) => {
-                    entries.push(Entry::of(&item, &self.source));
-                    pending.push(Pending {
-                        sequence_number,
-                        facts: Facts::of(&item),
-                    });
-                }
+            let item = match OutboxItem::from_image(record.change.new_image) {
+                Ok(item) => item,
                 Err(e) => {
                     tracing::warn!(sequence_number, reason = %e, "relay failed");
                     failed.push(sequence_number);
+                    continue;
                 }
-            }
+            };
+            let delivery_id = item.delivery_id.clone();
+            let p = Pending {
+                sequence_number,
+                facts: Facts::of(&item),
+            };
+            let reason = match resolver.entry(item).await {
+                Resolved::Ready(entry) => {
+                    entries.push(entry);
+                    pending.push(p);
+                    continue;
+                }
+                Resolved::Park {
+                    entry,
+                    fault,
+                    claim,
+                } => match self.park(&entry, Cause::Body(&fault, &claim), &p).await {
+                    Ok(()) => {
+                        tally.parked += 1;
+                        tally.body_faults += 1;
+                        continue;
+                    }
+                    Err(reason) => reason,
+                },
+                Resolved::Retry(reason) => reason,
+            };
+            tracing::warn!(
+                delivery_id,
+                sequence_number = p.sequence_number,
+                reason,
+                "relay failed"
+            );
+            failed.push(p.sequence_number);
         }
 
         let results = publish::publish(&self.bus, &entries, self.max_event_bytes).await;
         let published_at_ms = unix_now_ms();
-        let mut tally = Tally::default();
         for ((entry, p), result) in entries.iter().zip(&pending).zip(results) {
             let reason = match result {
                 Published::Accepted => {
@@ -190,14 +224,16 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
                         .push(published_at_ms.saturating_sub(received_ms));
                     continue;
                 }
-                Published::Refused(refusal) => match self.park(entry, &refusal, p).await {
-                    Ok(()) => {
-                        tally.parked += 1;
-                        tally.oversize += usize::from(refusal.code == TOO_LARGE);
-                        continue;
+                Published::Refused(refusal) => {
+                    match self.park(entry, Cause::Bus(&refusal), p).await {
+                        Ok(()) => {
+                            tally.parked += 1;
+                            tally.oversize += usize::from(refusal.code == TOO_LARGE);
+                            continue;
+                        }
+                        Err(reason) => reason,
                     }
-                    Err(reason) => reason,
-                },
+                }
                 Published::Retry(reason) => reason,
             };
             tracing::warn!(
@@ -215,6 +251,7 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
             failed = tally.failed,
             parked = tally.parked,
             oversize = tally.oversize,
+            body_faults = tally.body_faults,
             skipped,
             max_lag_ms = tally.lag_ms.iter().max(),
             "batch"
@@ -240,19 +277,28 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
         Ok(response)
     }
 
-    /// Parks an entry the bus refused for good. `Err` says why it could not
-    /// be parked, and the record is then reported failed.
-    async fn park(&self, entry: &Entry, refusal: &Refusal, p: &Pending) -> Result<(), String> {
-        let Some(queue) = &self.failure_queue else {
-            return Err(format!("{}, and no failure queue", refusal.code));
+    /// Parks an entry the bus refused for good, or whose body cannot be
+    /// published. `Err` says why it could not be parked, and the record is
+    /// then reported failed.
+    async fn park(&self, entry: &Entry, cause: Cause<'_>, p: &Pending) -> Result<(), String> {
+        let code = cause.code();
+        let claim = match cause {
+            Cause::Body(_, claim) => Some(claim),
+            Cause::Bus(_) => None,
         };
-        let parked = park(queue, entry, refusal, &p.facts)
+        let Some(queue) = &self.failure_queue else {
+            return Err(format!("{code}, and no failure queue"));
+        };
+        let parked = park(queue, entry, cause, &p.facts)
             .await
-            .map_err(|e| format!("{}, and the failure queue failed: {e}", refusal.code))?;
+            .map_err(|e| format!("{code}, and the failure queue failed: {e}"))?;
         tracing::warn!(
             delivery_id = entry.delivery_id,
             sequence_number = p.sequence_number,
-            code = refusal.code,
+            reason = cause.reason(),
+            code,
+            bucket = claim.map(|c| c.bucket.as_str()),
+            key = claim.map(|c| c.key.as_str()),
             entry_bytes = entry.size(),
             whole = parked == Parked::Whole,
             "parked on the failure queue"
@@ -263,6 +309,7 @@ impl<B: Bus, Q: FailureQueue> Relay<B, Q> {
 
 #[cfg(test)]
 mod tests {
+    use super::body::tests::FakeBodies;
     use super::publish::QueueError;
     use super::publish::tests::FakeBus;
     use super::*;
@@ -365,6 +412,7 @@ mod tests {
             &config(MAX_REQUEST_BYTES),
             FakeBus::default(),
             None::<FakeQueue>,
+            FakeBodies::default(),
         );
         let answer = relay
             .handle(event(vec![
@@ -384,7 +432,12 @@ mod tests {
             refuse: vec![("b", "InternalFailure"), ("d", "ThrottlingException")],
             ..FakeBus::default()
         };
-        let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, None::<FakeQueue>);
+        let relay = Relay::new(
+            &config(MAX_REQUEST_BYTES),
+            bus,
+            None::<FakeQueue>,
+            FakeBodies::default(),
+        );
         let answer = relay
             .handle(event(vec![
                 record("INSERT", "1", "a", "{}"),
@@ -405,6 +458,7 @@ mod tests {
             &config(MAX_REQUEST_BYTES),
             FakeBus::default(),
             None::<FakeQueue>,
+            FakeBodies::default(),
         );
         let answer = relay
             .handle(event(vec![record("INSERT", "6", "ok", "{}"), broken]))
@@ -420,7 +474,12 @@ mod tests {
             down: true,
             ..FakeBus::default()
         };
-        let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, None::<FakeQueue>);
+        let relay = Relay::new(
+            &config(MAX_REQUEST_BYTES),
+            bus,
+            None::<FakeQueue>,
+            FakeBodies::default(),
+        );
         let e = relay
             .handle(event(vec![
                 record("INSERT", "1", "a", "{}"),
@@ -435,7 +494,12 @@ mod tests {
     async fn an_oversize_entry_goes_whole_to_the_failure_queue() {
         let big = format!("{{\"text\":\"{}\"}}", "é".repeat(800));
         let queue = FakeQueue::default();
-        let relay = Relay::new(&config(1_024), FakeBus::default(), Some(queue));
+        let relay = Relay::new(
+            &config(1_024),
+            FakeBus::default(),
+            Some(queue),
+            FakeBodies::default(),
+        );
         let answer = relay
             .handle(event(vec![
                 record("INSERT", "1", "small", "{}"),
@@ -461,7 +525,12 @@ mod tests {
             refuse_over: Some(2_000),
             ..FakeQueue::default()
         };
-        let relay = Relay::new(&config(1_024), FakeBus::default(), Some(queue));
+        let relay = Relay::new(
+            &config(1_024),
+            FakeBus::default(),
+            Some(queue),
+            FakeBodies::default(),
+        );
         let answer = relay
             .handle(event(vec![record("INSERT", "1", "big", &big)]))
             .await
@@ -479,7 +548,12 @@ mod tests {
     #[tokio::test]
     async fn without_a_failure_queue_an_oversize_entry_fails() {
         let big = format!("{{\"text\":\"{}\"}}", "x".repeat(3_000));
-        let relay = Relay::new(&config(1_024), FakeBus::default(), None::<FakeQueue>);
+        let relay = Relay::new(
+            &config(1_024),
+            FakeBus::default(),
+            None::<FakeQueue>,
+            FakeBodies::default(),
+        );
         let answer = relay
             .handle(event(vec![
                 record("INSERT", "1", "big", &big),
@@ -496,7 +570,12 @@ mod tests {
             refuse: vec![("b", "MalformedDetail"), ("c", "SomeFutureCode")],
             ..FakeBus::default()
         };
-        let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, Some(FakeQueue::default()));
+        let relay = Relay::new(
+            &config(MAX_REQUEST_BYTES),
+            bus,
+            Some(FakeQueue::default()),
+            FakeBodies::default(),
+        );
         let answer = relay
             .handle(event(vec![
                 record("INSERT", "1", "a", "{}"),
@@ -533,7 +612,12 @@ mod tests {
                 refuse: vec![("b", "InvalidArgument")],
                 ..FakeBus::default()
             };
-            let relay = Relay::new(&config(MAX_REQUEST_BYTES), bus, queue);
+            let relay = Relay::new(
+                &config(MAX_REQUEST_BYTES),
+                bus,
+                queue,
+                FakeBodies::default(),
+            );
             let answer = relay
                 .handle(event(vec![
                     record("INSERT", "1", "a", "{}"),

@@ -5,7 +5,11 @@
 //! A parked message is one JSON object:
 //! `{"reason": "refused" | "too_large", "deliveryId", "errorCode",
 //! "errorMessage", "entryBytes", "entry": {"deliveryId", "source",
-//! "detailType", "time", "detail"}}`. When even the queue cannot hold the
+//! "detailType", "time", "detail"}}`. An item whose body cannot be published
+//! is parked as `"reason": "body_missing" | "body_tampered" |
+//! "body_unreadable"` with `"bucket"`
+//! and `"key"` and its reference entry; redrive leaves it, since only the
+//! object being put back (then a replay) can help. When even the queue cannot hold the
 //! entry, `"entryOmitted": true` and the item's key and metadata take its
 //! place (the item stays in the table until it expires).
 
@@ -14,9 +18,10 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use super::body::{FetchError, MISSING_REASON};
 use super::entry::Entry;
 use super::publish::{FailureQueue, MAX_QUEUE_MESSAGE_BYTES, QueueError, Refusal, TOO_LARGE};
-use crate::outbox::{Body, OutboxItem};
+use crate::outbox::{Body, BodyRef, OutboxItem};
 
 /// `reason` of an entry larger than the bus takes.
 pub const TOO_LARGE_REASON: &str = "too_large";
@@ -58,30 +63,63 @@ pub enum Parked {
     KeyOnly,
 }
 
-/// Sends `entry` to `queue` with why the bus refused it; or, when the queue
-/// cannot hold it, its key and `facts`. `Err` means nothing was parked.
+/// Why an entry is parked.
+#[derive(Debug, Clone, Copy)]
+pub enum Cause<'a> {
+    /// The bus refused it for good, or it is larger than the bus takes.
+    Bus(&'a Refusal),
+    /// Its body's object is missing or not the recorded bytes.
+    Body(&'a FetchError, &'a BodyRef),
+}
+
+impl Cause<'_> {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Bus(r) if r.code == TOO_LARGE => TOO_LARGE_REASON,
+            Self::Bus(_) => REFUSED_REASON,
+            Self::Body(fault, _) => fault.reason().unwrap_or(MISSING_REASON),
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Bus(r) => &r.code,
+            Self::Body(fault, _) => fault.code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Bus(r) => r.message.clone(),
+            Self::Body(fault, _) => fault.to_string(),
+        }
+    }
+}
+
+/// Sends `entry` to `queue` with why it is parked; or, when the queue
+/// cannot hold it, its key and `facts`. A body fault also names the bucket
+/// and key, never the body. `Err` means nothing was parked.
 pub async fn park<Q: FailureQueue>(
     queue: &Q,
     entry: &Entry,
-    refusal: &Refusal,
+    cause: Cause<'_>,
     facts: &Facts,
 ) -> Result<Parked, QueueError> {
-    let reason = if refusal.code == TOO_LARGE {
-        TOO_LARGE_REASON
-    } else {
-        REFUSED_REASON
-    };
-    let head = json!({
-        "reason": reason,
+    let mut head = json!({
+        "reason": cause.reason(),
         "deliveryId": entry.delivery_id,
-        "errorCode": refusal.code,
-        "errorMessage": refusal.message,
+        "errorCode": cause.code(),
+        "errorMessage": cause.message(),
         "entryBytes": entry.size(),
-    })
-    .to_string();
+    });
+    if let Cause::Body(_, claim) = cause {
+        head["bucket"] = json!(claim.bucket);
+        head["key"] = json!(claim.key);
+    }
+    let text = head.to_string();
     let whole = format!(
         r#"{},"entry":{}}}"#,
-        &head[..head.len() - 1],
+        &text[..text.len() - 1],
         entry.to_json()
     );
     if whole.len() <= MAX_QUEUE_MESSAGE_BYTES {
@@ -91,21 +129,19 @@ pub async fn park<Q: FailureQueue>(
             Err(QueueError::Refused(_)) => {}
         }
     }
-    let key_only = json!({
-        "reason": reason,
-        "deliveryId": entry.delivery_id,
-        "errorCode": refusal.code,
-        "errorMessage": refusal.message,
-        "entryBytes": entry.size(),
-        "entryOmitted": true,
-        "receivedAt": facts.received_at,
-        "frontDoor": facts.front_door,
-        "scheme": facts.scheme,
-        "topic": facts.topic,
-        "detailType": entry.detail_type,
-        "bodySha256": facts.body_sha256,
-        "bodyBytes": facts.body_bytes,
-    });
+    let mut key_only = head;
+    for (name, value) in [
+        ("entryOmitted", json!(true)),
+        ("receivedAt", json!(facts.received_at)),
+        ("frontDoor", json!(facts.front_door)),
+        ("scheme", json!(facts.scheme)),
+        ("topic", json!(facts.topic)),
+        ("detailType", json!(entry.detail_type)),
+        ("bodySha256", json!(facts.body_sha256)),
+        ("bodyBytes", json!(facts.body_bytes)),
+    ] {
+        key_only[name] = value;
+    }
     queue.send(key_only.to_string()).await?;
     Ok(Parked::KeyOnly)
 }
@@ -217,7 +253,7 @@ mod tests {
     async fn a_refused_entry_is_parked_whole_with_its_code_and_message_and_reads_back() {
         let queue = Queue::default();
         let refusal = Refusal::new("MalformedDetail", "Detail is malformed.");
-        let parked = park(&queue, &entry(), &refusal, &facts()).await;
+        let parked = park(&queue, &entry(), Cause::Bus(&refusal), &facts()).await;
         assert_eq!(parked, Ok(Parked::Whole));
         let sent = queue.sent.lock().unwrap();
         let v: serde_json::Value = serde_json::from_str(&sent[0]).unwrap();
@@ -241,7 +277,7 @@ mod tests {
         let mut big = entry();
         big.detail = format!(r#"{{"x":"{}"}}"#, "y".repeat(400));
         assert_eq!(
-            park(&queue, &big, &refusal, &facts()).await,
+            park(&queue, &big, Cause::Bus(&refusal), &facts()).await,
             Ok(Parked::KeyOnly)
         );
         let sent = queue.sent.lock().unwrap();
@@ -260,7 +296,7 @@ mod tests {
         };
         let refusal = Refusal::new("InvalidArgument", "bad");
         assert!(matches!(
-            park(&queue, &entry(), &refusal, &facts()).await,
+            park(&queue, &entry(), Cause::Bus(&refusal), &facts()).await,
             Err(QueueError::Unavailable(_))
         ));
     }

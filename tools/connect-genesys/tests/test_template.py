@@ -201,10 +201,21 @@ def test_a_customer_key_encrypts_every_store_and_functions_get_only_what_they_ne
         (("kms:Decrypt", "kms:GenerateDataKey"), "sqs.${AWS::Region}.amazonaws.com"),
         (("kms:GenerateDataKey",), "s3.${AWS::Region}.amazonaws.com")]
     relay = key_statements(resources["RelayFunction"])
-    assert [(sorted(s["Action"]), via(s)) for s in relay] == [
-        (["kms:Decrypt", "kms:GenerateDataKey"], "sqs.${AWS::Region}.amazonaws.com")]
+    assert [(sorted(s["Action"] if isinstance(s["Action"], list) else [s["Action"]]), via(s))
+            for s in relay] == [
+        (["kms:Decrypt", "kms:GenerateDataKey"], "sqs.${AWS::Region}.amazonaws.com"),
+        (["kms:Decrypt"], "s3.${AWS::Region}.amazonaws.com")]
     for s in webhook + relay:
         assert s["Resource"] == KEY
+
+
+def test_the_relay_may_only_read_bodies_under_the_prefix(template):
+    resources, _ = render(template)
+    s3 = [s for s in inline_statements(resources["RelayFunction"])
+          if any(str(a).startswith("s3:") for a in
+                 (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))]
+    assert s3 == [{"Sid": "ReadBodies", "Effect": "Allow", "Action": "s3:GetObject",
+                   "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BodyBucket}/bodies/*"}}]
 
 
 def test_without_a_key_nothing_names_one(template):

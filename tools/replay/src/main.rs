@@ -14,8 +14,9 @@ use genesys_replay::Progress;
 use genesys_sign::cli::{self, Instant, cause, instant, out};
 use genesys_webhook::config::Timeouts;
 use genesys_webhook::outbox::{self, OutboxItem};
+use genesys_webhook::relay::body::{Resolved, Resolver, S3Bodies};
 use genesys_webhook::relay::entry::Entry;
-use genesys_webhook::relay::park::{Facts, park};
+use genesys_webhook::relay::park::{Cause, Facts, park};
 use genesys_webhook::relay::publish::{
     EventBridgeBus, MAX_REQUEST_BYTES, Published, SqsQueue, publish,
 };
@@ -29,7 +30,9 @@ use genesys_webhook::secrets::is_integration_name;
     after_help = "Select by delivery id (GetItem), or every delivery received from --from to --to \
 inclusive (a Scan of the table). TIME: RFC 3339 (2026-11-24T12:00:00Z) or Unix seconds.\n\
 An entry the bus refuses for good is parked on the failure queue with EventBridge's code and \
-message, as the relay parks it; without --failure-queue it counts as failed.\n\
+message, as the relay parks it; without --failure-queue it counts as failed. A body kept in S3 \
+is read and checked as the relay does: a missing or altered object is parked, one S3 cannot \
+serve now counts as failed.\n\
 Exits 1 if anything failed or an id was not found.\n\
 Endpoints and credentials come from the usual AWS settings."
 )]
@@ -150,6 +153,7 @@ impl Counts {
 struct Replay {
     bus: EventBridgeBus,
     failure_queue: Option<SqsQueue>,
+    bodies: S3Bodies,
     source: String,
     dry_run: bool,
     counts: Counts,
@@ -167,7 +171,11 @@ impl Replay {
 
     /// Publishes one page of items read from the table.
     async fn page(&mut self, items: Vec<HashMap<String, AttributeValue>>) {
-        let mut read = Vec::new();
+        let mut entries = Vec::new();
+        let mut facts = Vec::new();
+        let bodies = self.bodies.clone();
+        let source = self.source.clone();
+        let mut resolver = Resolver::new(&bodies, &source, MAX_REQUEST_BYTES);
         for raw in items {
             let id = raw
                 .get(outbox::DELIVERY_ID)
@@ -175,15 +183,34 @@ impl Replay {
                 .cloned()
                 .unwrap_or_default();
             self.counts.found += 1;
-            match OutboxItem::from_sdk(raw) {
-                Ok(item) => read.push((Entry::of(&item, &self.source), Facts::of(&item))),
+            let item = match OutboxItem::from_sdk(raw) {
+                Ok(item) => item,
                 Err(e) => {
-                    self.counts.failed += 1;
-                    self.progress.note(&format!("failed: {id}: {e}"));
+                    self.fail(&id, &e.to_string());
+                    continue;
                 }
+            };
+            let item_facts = Facts::of(&item);
+            if self.dry_run {
+                entries.push(Entry::of(&item, &self.source));
+                continue;
+            }
+            match resolver.entry(item).await {
+                Resolved::Ready(entry) => {
+                    entries.push(entry);
+                    facts.push(item_facts);
+                }
+                Resolved::Park {
+                    entry,
+                    fault,
+                    claim,
+                } => {
+                    self.park(&entry, Cause::Body(&fault, &claim), &item_facts)
+                        .await;
+                }
+                Resolved::Retry(reason) => self.fail(&id, &reason),
             }
         }
-        let (entries, facts): (Vec<Entry>, Vec<Facts>) = read.into_iter().unzip();
         if self.dry_run {
             for e in &entries {
                 self.say(format_args!(
@@ -198,36 +225,41 @@ impl Replay {
             for ((e, facts), result) in entries.iter().zip(&facts).zip(results) {
                 match result {
                     Published::Accepted => self.counts.published += 1,
-                    Published::Retry(reason) => {
-                        self.counts.failed += 1;
-                        self.progress
-                            .note(&format!("failed: {}: {reason}", e.delivery_id));
-                    }
+                    Published::Retry(reason) => self.fail(&e.delivery_id, &reason),
                     Published::Refused(refusal) => {
-                        let why = format!("{}: {}", refusal.code, refusal.message);
-                        let parked = match &self.failure_queue {
-                            Some(queue) => park(queue, e, &refusal, facts)
-                                .await
-                                .map_err(|q| format!("{why}; the failure queue failed: {q}")),
-                            None => Err(format!("{why}; no --failure-queue to park it on")),
-                        };
-                        match parked {
-                            Ok(_) => {
-                                self.counts.parked += 1;
-                                self.progress
-                                    .note(&format!("parked: {}: {why}", e.delivery_id));
-                            }
-                            Err(reason) => {
-                                self.counts.failed += 1;
-                                self.progress
-                                    .note(&format!("failed: {}: {reason}", e.delivery_id));
-                            }
-                        }
+                        self.park(e, Cause::Bus(&refusal), facts).await;
                     }
                 }
             }
         }
         self.progress.show(&self.counts.line());
+    }
+
+    fn fail(&mut self, id: &str, reason: &str) {
+        self.counts.failed += 1;
+        self.progress.note(&format!("failed: {id}: {reason}"));
+    }
+
+    /// Parks an entry on the failure queue, as the relay does.
+    async fn park(&mut self, e: &Entry, cause: Cause<'_>, facts: &Facts) {
+        let why = match cause {
+            Cause::Bus(refusal) => format!("{}: {}", refusal.code, refusal.message),
+            Cause::Body(fault, _) => format!("{}: {fault}", cause.reason()),
+        };
+        let parked = match &self.failure_queue {
+            Some(queue) => park(queue, e, cause, facts)
+                .await
+                .map_err(|q| format!("{why}; the failure queue failed: {q}")),
+            None => Err(format!("{why}; no --failure-queue to park it on")),
+        };
+        match parked {
+            Ok(_) => {
+                self.counts.parked += 1;
+                self.progress
+                    .note(&format!("parked: {}: {why}", e.delivery_id));
+            }
+            Err(reason) => self.fail(&e.delivery_id, &reason),
+        }
     }
 }
 
@@ -242,6 +274,7 @@ async fn main() -> ExitCode {
             .failure_queue
             .clone()
             .map(|url| SqsQueue::new(&sdk, Timeouts::RELAY, url)),
+        bodies: S3Bodies::new(&sdk, Timeouts::RELAY),
         source: args.source.clone(),
         dry_run: args.dry_run,
         counts: Counts::default(),
