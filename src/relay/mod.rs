@@ -24,7 +24,7 @@ use body::{BodyStore, Resolved, Resolver};
 use entry::Entry;
 use metrics::{RelayMetrics, Tally};
 use park::{Cause, Facts, Parked, park};
-use publish::{Bus, FailureQueue, MAX_REQUEST_BYTES, Published, Refusal, TOO_LARGE};
+use publish::{Bus, FailureQueue, MAX_REQUEST_BYTES, Published, TOO_LARGE};
 
 /// The relay's settings, read once at init.
 #[derive(Debug, Clone, PartialEq, Eq)]
