@@ -107,11 +107,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(202)
 
 
-BODY = json.dumps({"topicName": "v2.routing.queues.conversations", "pad": "x" * 1980}).encode()
+def body_of(size):
+    """A Genesys-shaped JSON body of exactly `size` bytes."""
+    head = json.dumps({"topicName": "v2.routing.queues.conversations", "pad": ""}).encode()
+    return head[:-2] + b"x" * (size - len(head)) + head[-2:]
 
 
-def event(delivery_id):
-    signature = "sha256=" + hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+BODY = body_of(2048)
+
+
+def event(delivery_id, body=BODY):
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     return {
         "version": "2.0",
         "routeKey": "POST /webhooks/genesys",
@@ -122,7 +128,7 @@ def event(delivery_id):
         "requestContext": {"domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
                            "http": {"method": "POST", "path": "/webhooks/genesys"},
                            "requestId": delivery_id, "timeEpoch": int(time.time() * 1000)},
-        "body": BODY.decode(),
+        "body": body.decode(),
         "isBase64Encoded": False,
     }
 
@@ -142,7 +148,7 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
-def start(command, api, endpoint):
+def start(command, api, endpoint, extra_env=None):
     env = {
         "PATH": os.environ["PATH"],
         "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -163,6 +169,7 @@ def start(command, api, endpoint):
         "DEDUP_TABLE": TABLE,
         "SIGNATURE_SCHEME": "genesys",
         "PYTHONPATH": os.path.join(ROOT, "bench", "python"),
+        **(extra_env or {}),
     }
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             cwd=os.path.join(ROOT, "bench"))
@@ -185,13 +192,14 @@ def check(done, want="accepted"):
         raise RuntimeError(f"unexpected answer: {answer}")
 
 
-def measure(name, command, endpoint, serial):
+def measure(name, command, endpoint, serial, body=BODY, invocations=WARM_INVOCATIONS,
+            cold_runs=COLD_RUNS, extra_env=None):
     colds, peaks = [], []
-    for run in range(COLD_RUNS):
+    for run in range(cold_runs):
         api = RuntimeApi()
         started = time.perf_counter()
-        proc = start(command, api, endpoint)
-        done = api.invoke(event(f"{name}-cold-{serial}-{run}"))
+        proc = start(command, api, endpoint, extra_env)
+        done = api.invoke(event(f"{name}-cold-{serial}-{run}", body))
         colds.append((done["at"] - started) * 1000)
         check(done)
         peaks.append(peak_rss_mb(proc.pid))
@@ -199,26 +207,26 @@ def measure(name, command, endpoint, serial):
         api.shutdown()
 
     api = RuntimeApi()
-    proc = start(command, api, endpoint)
-    for i in range(20):
-        check(api.invoke(event(f"{name}-warmup-{serial}-{i}")))
+    proc = start(command, api, endpoint, extra_env)
+    for i in range(min(20, invocations)):
+        check(api.invoke(event(f"{name}-warmup-{serial}-{i}", body)))
     before = cpu_seconds(proc.pid)
     began = time.perf_counter()
-    for i in range(WARM_INVOCATIONS):
-        check(api.invoke(event(f"{name}-warm-{serial}-{i}")))
+    for i in range(invocations):
+        check(api.invoke(event(f"{name}-warm-{serial}-{i}", body)))
     wall = time.perf_counter() - began
     after = cpu_seconds(proc.pid)
     user, system = after[0] - before[0], after[1] - before[1]
-    check(api.invoke(event(f"{name}-warm-{serial}-0")), want="duplicate")
+    check(api.invoke(event(f"{name}-warm-{serial}-0", body)), want="duplicate")
     peaks.append(peak_rss_mb(proc.pid))
     stop(proc)
     api.shutdown()
     return {
         "handler": name,
-        "cpu_us": (user + system) / WARM_INVOCATIONS * 1e6,
-        "user_us": user / WARM_INVOCATIONS * 1e6,
-        "sys_us": system / WARM_INVOCATIONS * 1e6,
-        "wall_ms": wall / WARM_INVOCATIONS * 1e3,
+        "cpu_us": (user + system) / invocations * 1e6,
+        "user_us": user / invocations * 1e6,
+        "sys_us": system / invocations * 1e6,
+        "wall_ms": wall / invocations * 1e3,
         "cold_ms": statistics.median(colds),
         "cold_all": colds,
         "rss_mb": max(peaks),
