@@ -255,7 +255,8 @@ impl Running {
         self.text()
     }
 
-    fn text(&self) -> String {
+    /// What the binary has written so far, stdout then stderr.
+    pub fn text(&self) -> String {
         let read = |kept: &Kept| {
             String::from_utf8_lossy(
                 &kept
