@@ -1,7 +1,9 @@
 //! Where every line the library writes goes: each delivery's line, the
 //! relay's metrics and tracing's lines. The process chooses once; the
 //! binaries choose stdout in [`crate::logging::init`]. Until one does, lines
-//! are kept in memory for the process to read, so a test run prints none.
+//! are kept in memory for the process to read, so a test run prints none;
+//! past [`KEPT_AT_MOST`] they are dropped, so a process that never chooses
+//! cannot grow without end.
 
 use std::io::Write as _;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -10,6 +12,9 @@ type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 static KEPT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Far above what any test writes (the busiest, about 4 MiB).
+pub const KEPT_AT_MOST: usize = 64 << 20;
 
 /// Sends every line to `sink` from now on. The first call wins.
 pub fn write_lines_to(sink: impl Fn(&[u8]) + Send + Sync + 'static) {
@@ -28,10 +33,18 @@ pub fn write_lines_to_stdout() {
 pub fn write_line(line: &[u8]) {
     match SINK.get() {
         Some(sink) => sink(line),
-        None => KEPT
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(line),
+        None => keep(
+            &mut KEPT.lock().unwrap_or_else(PoisonError::into_inner),
+            line,
+            KEPT_AT_MOST,
+        ),
+    }
+}
+
+/// Adds `line` to `kept` unless that would take it past `at_most` bytes.
+fn keep(kept: &mut Vec<u8>, line: &[u8], at_most: usize) {
+    if kept.len() + line.len() <= at_most {
+        kept.extend_from_slice(line);
     }
 }
 
@@ -70,5 +83,14 @@ mod tests {
         let kept = kept();
         assert!(kept.contains("{\"kept\":\"first\"}\n"), "{kept}");
         assert!(kept.contains("{\"kept\":\"second\"}\n"), "{kept}");
+    }
+
+    #[test]
+    fn lines_past_the_bound_are_dropped_whole() {
+        let mut kept = Vec::new();
+        for line in [&b"12345\n"[..], b"678\n", b"9\n"] {
+            keep(&mut kept, line, 9);
+        }
+        assert_eq!(kept, b"12345\n9\n");
     }
 }
