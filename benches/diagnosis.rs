@@ -12,7 +12,7 @@ use criterion::Criterion;
 use genesys_sign::{self as sample, Accepting, nested_arrays, ready};
 use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::handler::Handler;
-use genesys_webhook::metrics;
+use genesys_webhook::sink;
 use genesys_webhook::verify::SchemeName;
 
 struct Peak;
@@ -52,7 +52,7 @@ fn group(scheme: SchemeName) -> String {
 
 fn main() {
     // The line each delivery writes is built either way; only not printed.
-    metrics::write_lines_to(|_| {});
+    sink::write_lines_to(|_| {});
     let body = nested_arrays(SIZE, 100);
     let mut c = Criterion::default().configure_from_args();
     let mut heaps = Vec::new();

@@ -5,7 +5,8 @@
 //! Stages, in the order a delivery meets them: [`envelope`] → [`verify`] →
 //! [`dedup`] → [`respond`], wired by [`handler`] with [`config`] read once.
 //! [`outbox`] owns the recorded item's layout; [`relay`] publishes each
-//! recorded item to an EventBridge bus.
+//! recorded item to an EventBridge bus. Every line either writes goes
+//! through [`sink`].
 
 pub mod clock;
 pub mod config;
@@ -23,4 +24,5 @@ pub mod relay;
 pub mod respond;
 pub mod sdk;
 pub mod secrets;
+pub mod sink;
 pub mod verify;

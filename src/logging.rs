@@ -6,9 +6,13 @@ use std::env;
 
 use tracing::level_filters::LevelFilter;
 
-/// Uses the level Lambda's advanced logging controls set (or `RUST_LOG`,
-/// a level name only), and writes JSON when the log format is JSON.
+use crate::sink::{self, Lines};
+
+/// Sends every line to stdout. Uses the level Lambda's advanced logging
+/// controls set (or `RUST_LOG`, a level name only), and writes JSON when the
+/// log format is JSON.
 pub fn init() {
+    sink::write_lines_to_stdout();
     let level = level(
         env::var("AWS_LAMBDA_LOG_LEVEL").ok(),
         env::var("RUST_LOG").ok(),
@@ -16,7 +20,8 @@ pub fn init() {
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false)
-        .without_time();
+        .without_time()
+        .with_writer(|| Lines);
     let json = env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let _ = if json {
         subscriber.json().try_init()

@@ -1,14 +1,18 @@
-//! Each delivery's one line on stdout: a JSON log line that is also a
-//! CloudWatch Embedded Metric Format document, so one write carries both the
-//! fields users filter on and the metrics, and the hot path makes no API call.
+//! Embedded Metric Format documents, the one writer of them: each
+//! delivery's line on stdout is a JSON log line that is also an EMF
+//! document, so one write carries both the fields users filter on and the
+//! metrics, and the hot path makes no API call. The relay's documents are
+//! built here too.
 
+use std::fmt::Display;
 use std::io::Write as _;
-use std::sync::OnceLock;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::unix_now_ms;
 use crate::outcome::Outcome;
+use crate::sink::write_line;
 
 /// What one delivery's line says besides its metrics.
 #[derive(Debug, Clone, Copy)]
@@ -28,31 +32,35 @@ pub struct Delivery<'a> {
     pub store_ms: Option<f64>,
 }
 
-/// Writes one line per delivery into `namespace`.
+/// A metric's unit, as EMF names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// Writes EMF documents into one namespace.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     /// The namespace as a JSON string literal, escaped once.
     namespace: String,
 }
 
-type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
-
-static SINK: OnceLock<Sink> = OnceLock::new();
-
-/// Sends every line this module writes to `sink` instead of stdout, for a
-/// process that reads its own lines (the tests). The first call wins.
-pub fn write_lines_to(sink: impl Fn(&[u8]) + Send + Sync + 'static) {
-    let _ = SINK.set(Box::new(sink));
-}
-
-/// One write per line, so a line is never split between log events.
-fn write_line(line: &[u8]) {
-    match SINK.get() {
-        Some(sink) => sink(line),
-        None => {
-            let _ = std::io::stdout().lock().write_all(line);
-        }
-    }
+/// One document being written: the `_aws` directive first, then each field
+/// in the order it is added. Written directly rather than through a JSON
+/// tree: a delivery's line is on every delivery's path.
+#[derive(Debug)]
+pub struct Document {
+    out: Vec<u8>,
 }
 
 /// `s` as a JSON string literal.
@@ -67,12 +75,44 @@ impl Metrics {
         }
     }
 
+    /// A document declaring `metrics`, whose values the caller adds as
+    /// fields, in one dimension set of the fields named in `dimensions`.
+    pub fn document(
+        &self,
+        timestamp_ms: u64,
+        dimensions: &[&str],
+        metrics: &[(&str, Unit)],
+    ) -> Document {
+        let mut out = Vec::with_capacity(512);
+        let _ = write!(
+            out,
+            r#"{{"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":[["#,
+            self.namespace
+        );
+        for (i, dimension) in dimensions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(&mut out, dimension);
+        }
+        out.extend_from_slice(br#"]],"Metrics":["#);
+        for (i, (name, unit)) in metrics.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"Name":"#);
+            push_json_str(&mut out, name);
+            let _ = write!(out, r#","Unit":"{}"}}"#, unit.as_str());
+        }
+        out.extend_from_slice(b"]}]}");
+        Document { out }
+    }
+
     /// One delivery's line, newline included. `Rejected` carries the
     /// `Reason` dimension (the code alone, never the detail); the other
     /// outcomes are dimensionless, so each is one metric. The store's time
     /// is the `store_ms` field, not a metric of its own: a second metric
-    /// would hold the same number twice in every line. Written directly
-    /// rather than through a JSON tree: it is on every delivery's path.
+    /// would hold the same number twice in every line.
     pub fn line(&self, d: &Delivery<'_>, timestamp_ms: u64) -> Vec<u8> {
         let (name, reason_code) = match d.outcome {
             Outcome::Accepted { .. } => ("Accepted", None),
@@ -80,17 +120,13 @@ impl Metrics {
             Outcome::Rejected(r) => ("Rejected", Some(r.code.as_str())),
             Outcome::StoreUnavailable(_) => ("StoreErrors", None),
         };
-        let dimensions = if reason_code.is_some() {
-            r#"[["Reason"]]"#
+        let dimensions: &[&str] = if reason_code.is_some() {
+            &["Reason"]
         } else {
-            "[[]]"
+            &[]
         };
-        let mut out = Vec::with_capacity(512);
-        let _ = write!(
-            out,
-            r#"{{"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":{dimensions},"Metrics":[{{"Name":"{name}","Unit":"Count"}}]}}]}},"level":"INFO","message":"delivery""#,
-            self.namespace
-        );
+        let mut doc = self.document(timestamp_ms, dimensions, &[(name, Unit::Count)]);
+        doc.field("level", "INFO").field("message", "delivery");
         let fields = [
             ("requestId", d.request_id),
             ("front_door", Some(d.front_door)),
@@ -103,19 +139,17 @@ impl Metrics {
         ];
         for (key, value) in fields {
             if let Some(value) = value {
-                let _ = write!(out, r#","{key}":"#);
-                push_json_str(&mut out, value);
+                doc.field(key, value);
             }
         }
         if let Some(ms) = d.store_ms {
-            let _ = write!(out, r#","store_ms":{ms:.3}"#);
+            doc.number("store_ms", format_args!("{ms:.3}"));
         }
-        let _ = write!(out, r#","{name}":1"#);
+        doc.number(name, 1);
         if let Some(code) = reason_code {
-            let _ = write!(out, r#","Reason":"{code}""#);
+            doc.field("Reason", code);
         }
-        out.extend_from_slice(b"}\n");
-        out
+        doc.line()
     }
 
     /// Writes one delivery's line.
@@ -126,14 +160,38 @@ impl Metrics {
     /// One count of `name`, dimensionless, for events outside a delivery's
     /// own line.
     pub fn emit_count(&self, name: &str) {
-        write_line(
-            format!(
-            "{{\"_aws\":{{\"Timestamp\":{},\"CloudWatchMetrics\":[{{\"Namespace\":{},\"Dimensions\":[[]],\"Metrics\":[{{\"Name\":\"{name}\",\"Unit\":\"Count\"}}]}}]}},\"{name}\":1}}\n",
-            unix_now_ms(),
-                self.namespace
-            )
-            .as_bytes(),
-        );
+        let mut doc = self.document(unix_now_ms(), &[], &[(name, Unit::Count)]);
+        doc.number(name, 1);
+        write_line(&doc.line());
+    }
+}
+
+impl Document {
+    /// Adds `key` with `value` as JSON.
+    pub fn field(&mut self, key: &str, value: impl Serialize) -> &mut Self {
+        self.key(key);
+        let _ = serde_json::to_writer(&mut self.out, &value);
+        self
+    }
+
+    /// Adds `key` with `value`, which displays as a JSON number, written as
+    /// it displays (a rounded time, say).
+    pub fn number(&mut self, key: &str, value: impl Display) -> &mut Self {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+        self
+    }
+
+    fn key(&mut self, key: &str) {
+        self.out.push(b',');
+        push_json_str(&mut self.out, key);
+        self.out.push(b':');
+    }
+
+    /// The finished document, one line with its newline.
+    pub fn line(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(b"}\n");
+        self.out
     }
 }
 
@@ -200,6 +258,55 @@ mod tests {
                 "outcome": "accepted",
                 "store_ms": 4.25,
                 "Accepted": 1
+            })
+        );
+    }
+
+    /// Byte for byte, so the order of fields and the store time's three
+    /// decimals stay as the template's alarms and dashboard have them.
+    #[test]
+    fn a_rejected_line_byte_for_byte() {
+        let outcome = Outcome::Rejected(RejectCode::InvalidSignature.because("no secret matches"));
+        let mut d = delivery(&outcome, Some(4.25));
+        d.reason = Some("invalid_signature");
+        let line = Metrics::new("GenesysWebhook").line(&d, 1_700_000_000_000);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            concat!(
+                r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"GenesysWebhook","#,
+                r#""Dimensions":[["Reason"]],"Metrics":[{"Name":"Rejected","Unit":"Count"}]}]},"#,
+                r#""level":"INFO","message":"delivery","requestId":"8f5e3f2a-1b2c-4d5e-8f90-123456789abc","#,
+                r#""front_door":"apigw-v2","scheme":"genesys","delivery_id":"0b6a1c7e-3f2d-4a59-9e8b-2c4d6f8a0b1c","#,
+                r#""outcome":"rejected","reason":"invalid_signature","store_ms":4.250,"#,
+                r#""Rejected":1,"Reason":"invalid_signature"}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_count_is_a_dimensionless_document_through_the_sink() {
+        Metrics::new("Counted").emit_count("SecretRefreshErrors");
+        let kept = crate::sink::kept();
+        let line = kept
+            .lines()
+            .find(|l| l.contains("\"Counted\""))
+            .expect("the count reached the sink");
+        let mut d: Value = serde_json::from_str(line).unwrap();
+        assert!(d["_aws"]["Timestamp"].as_u64().unwrap() > 0);
+        d["_aws"]["Timestamp"] = json!(0);
+        assert_eq!(
+            d,
+            json!({
+                "_aws": {
+                    "Timestamp": 0,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "Counted",
+                        "Dimensions": [[]],
+                        "Metrics": [{"Name": "SecretRefreshErrors", "Unit": "Count"}]
+                    }]
+                },
+                "SecretRefreshErrors": 1
             })
         );
     }

@@ -10,7 +10,7 @@ use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 use support::LocalDynamo;
-use support::runtime_api::{Answer, RuntimeApi, function, output};
+use support::runtime_api::{Answer, Running, RuntimeApi, function};
 
 /// `accepted`/`duplicate`, the error code or reason, or the invocation
 /// error's type, from any answer.
@@ -29,7 +29,7 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
 
     for scheme in SchemeName::ALL {
         let api = RuntimeApi::start().await;
-        let child = function(
+        let child = Running::start(&mut function(
             &api,
             &[
                 ("SIGNATURE_SCHEME", scheme.as_str()),
@@ -38,9 +38,7 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
                 ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
                 ("METRICS_NAMESPACE", "E2E"),
             ],
-        )
-        .spawn()
-        .unwrap();
+        ));
 
         let samples: Vec<_> = CATALOG.iter().filter(|s| s.scheme == scheme).collect();
         let mut invocations = 0;
@@ -77,7 +75,7 @@ async fn the_binary_accepts_deduplicates_and_rejects_on_every_front_door() {
         assert!(first == "accepted" || first == "duplicate", "{first}");
         invocations += 1;
 
-        let logs = output(child).await;
+        let logs = child.output().await;
         let lines: Vec<Value> = logs
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -165,16 +163,14 @@ async fn with_no_scheme_set_the_binary_verifies_open_messaging_and_ignores_added
     let db = LocalDynamo::start().await;
     db.create_table("deliveries").await;
     let api = RuntimeApi::start().await;
-    let child = function(
+    let child = Running::start(&mut function(
         &api,
         &[
             ("WEBHOOK_SECRET", sample::TEST_SECRET),
             ("DEDUP_TABLE", "deliveries"),
             ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
         ],
-    )
-    .spawn()
-    .unwrap();
+    ));
     let body = br#"{"id":"m-1","type":"Text","text":"captured"}"#;
     let open = sample::signed_event(
         SchemeName::OpenMessaging,
@@ -202,7 +198,7 @@ async fn with_no_scheme_set_the_binary_verifies_open_messaging_and_ignores_added
         "missing_signature",
         "the old default's header verifies nothing"
     );
-    let logs = output(child).await;
+    let logs = child.output().await;
     assert!(logs.contains(r#""scheme":"open-messaging""#), "{logs}");
     assert_eq!(db.count("deliveries").await, 1);
 }
@@ -227,7 +223,7 @@ async fn a_bad_setting_stops_init_and_names_the_variable() {
 #[tokio::test]
 async fn an_unreachable_table_at_init_does_not_stop_the_function() {
     let api = RuntimeApi::start().await;
-    let child = function(
+    let child = Running::start(&mut function(
         &api,
         &[
             ("SIGNATURE_SCHEME", "genesys"),
@@ -238,9 +234,7 @@ async fn an_unreachable_table_at_init_does_not_stop_the_function() {
             ("STORE_ATTEMPT_TIMEOUT_MS", "250"),
             ("STORE_CONNECT_TIMEOUT_MS", "250"),
         ],
-    )
-    .spawn()
-    .unwrap();
+    ));
     let s = CATALOG
         .iter()
         .find(|s| s.file == "apigw-v2.genesys.json")
@@ -248,7 +242,7 @@ async fn an_unreachable_table_at_init_does_not_stop_the_function() {
     let answer = api.invoke(s.event(now()).unwrap()).await.unwrap();
     assert_eq!(answer["statusCode"], 503);
     assert_eq!(answer["headers"]["retry-after"], "5");
-    let logs = output(child).await;
+    let logs = child.output().await;
     assert!(logs.contains("not reachable at init"), "{logs}");
 }
 
@@ -271,7 +265,7 @@ async fn two_integrations_in_one_deployment_each_verify_with_their_own_secret() 
         .arn
         .unwrap();
     let api = RuntimeApi::start().await;
-    let child = function(
+    let child = Running::start(&mut function(
         &api,
         &[
             ("SIGNATURE_SCHEME", "open-messaging"),
@@ -280,9 +274,7 @@ async fn two_integrations_in_one_deployment_each_verify_with_their_own_secret() 
             ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &db.endpoint),
         ],
-    )
-    .spawn()
-    .unwrap();
+    ));
 
     let deliver = async |path: &str, secret: &str, body: &str| {
         let headers = sample::signed_headers(
@@ -359,7 +351,7 @@ async fn two_integrations_in_one_deployment_each_verify_with_their_own_secret() 
     names.sort();
     assert_eq!(names, ["sales", "support"]);
 
-    let logs = output(child).await;
+    let logs = child.output().await;
     assert!(logs.contains("\"integration\":\"sales\""), "{logs}");
     assert!(
         logs.contains("matches the secret of another integration, sales"),

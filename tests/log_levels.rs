@@ -13,8 +13,7 @@ use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::verify::SchemeName;
 use serde_json::Value;
 use support::LocalDynamo;
-use support::runtime_api::{RuntimeApi, function};
-use tokio::io::AsyncReadExt;
+use support::runtime_api::{Running, RuntimeApi, function};
 
 /// Lambda's application log levels, lowest first.
 const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
@@ -61,19 +60,6 @@ fn lambda_filter<'a>(output: &'a str, configured: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Everything `child` writes, read as it is written: at TRACE the SDK's own
-/// lines would fill a pipe nobody reads and stall the function.
-fn drain(child: &mut tokio::process::Child) -> tokio::task::JoinHandle<String> {
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    tokio::spawn(async move {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-        out.extend_from_slice(&err);
-        String::from_utf8_lossy(&out).into_owned()
-    })
-}
-
 #[test]
 fn every_function_takes_its_level_from_the_one_parameter() {
     let t = template();
@@ -114,7 +100,7 @@ async fn every_allowed_level_keeps_every_delivery_metrics_document() {
 
     for level in &allowed {
         let api = RuntimeApi::start().await;
-        let mut child = function(
+        let child = Running::start(&mut function(
             &api,
             &[
                 ("AWS_LAMBDA_LOG_LEVEL", level),
@@ -124,10 +110,7 @@ async fn every_allowed_level_keeps_every_delivery_metrics_document() {
                 ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
                 ("METRICS_NAMESPACE", "LogLevels"),
             ],
-        )
-        .spawn()
-        .unwrap();
-        let logs = drain(&mut child);
+        ));
         let body = format!("{{\"level\":\"{level}\"}}");
         let signed = |secret: &str| {
             let headers = sample::signed_headers(scheme, secret, body.as_bytes(), None, now());
@@ -150,9 +133,7 @@ async fn every_allowed_level_keeps_every_delivery_metrics_document() {
         }
         assert_eq!(statuses, [200, 200, 401], "under {level}");
 
-        child.start_kill().unwrap();
-        child.wait().await.unwrap();
-        let logs = logs.await.unwrap();
+        let logs = child.output().await;
         let metrics: Vec<String> = lambda_filter(&logs, level)
             .into_iter()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())

@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 use support::bus::{LocalServer, aws_request, forward, respond, serve_http};
-use support::runtime_api::{RuntimeApi, function, output};
+use support::runtime_api::{Running, RuntimeApi, function};
 use support::{LocalDynamo, TIMEOUTS, dynamo_handler, sdk_config};
 
 const FOREIGN: &str = "aws.partner/genesys.com.evil/cloud/x/y";
@@ -192,8 +192,8 @@ async fn fail_or_forward(
 }
 
 /// The function's binary with a 1 KiB body limit, over moto's table.
-async fn spawn_function(api: &RuntimeApi, db: &LocalDynamo) -> tokio::process::Child {
-    function(
+async fn spawn_function(api: &RuntimeApi, db: &LocalDynamo) -> Running {
+    Running::start(&mut function(
         api,
         &[
             ("SIGNATURE_SCHEME", "genesys"),
@@ -202,9 +202,7 @@ async fn spawn_function(api: &RuntimeApi, db: &LocalDynamo) -> tokio::process::C
             ("MAX_BODY_BYTES", "1024"),
             ("AWS_ENDPOINT_URL_DYNAMODB", &db.endpoint),
         ],
-    )
-    .spawn()
-    .unwrap()
+    ))
 }
 
 #[tokio::test]
@@ -305,7 +303,7 @@ async fn a_partner_event_refused_for_size_moves_whole_to_the_failure_queue() {
             }
         }
     }
-    let log = output(child).await;
+    let log = child.output().await;
 
     assert_eq!(invocations, RECEIVES, "{log}");
     assert_eq!(support::bus::drain(&db.endpoint, &failed).await, [large]);
@@ -352,7 +350,7 @@ async fn the_eventbridge_door_refuses_into_an_invocation_error_except_a_foreign_
         .await
         .unwrap();
     assert_eq!(accepted, json!({"status": "accepted", "deliveryId": "e-3"}));
-    let log = output(child).await;
+    let log = child.output().await;
     assert_eq!(db.count("deliveries").await, 1, "{log}");
 }
 

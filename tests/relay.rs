@@ -17,7 +17,7 @@ use genesys_webhook::outbox;
 use genesys_webhook::relay::publish::PERMANENT_CODES;
 use serde_json::{Value, json};
 use support::bus::{self, BusProxy, SECRET_KEY, SOURCE, StreamReader};
-use support::runtime_api::{Answer, RuntimeApi, output};
+use support::runtime_api::{Answer, Running, RuntimeApi};
 use support::{LocalDynamo, TIMEOUTS};
 
 const TABLE: &str = "deliveries";
@@ -171,7 +171,7 @@ impl Parts {
             ("METRICS_NAMESPACE", "RelayTest"),
         ];
         all.extend_from_slice(vars);
-        let child = bus::relay(&api, &all).spawn().unwrap();
+        let child = Running::start(&mut bus::relay(&api, &all));
         let mut answers = Vec::new();
         for event in events {
             // Liveness, not speed: a relay that never answers fails here.
@@ -182,7 +182,7 @@ impl Parts {
             };
             answers.push(answer);
         }
-        let logs = output(child).await;
+        let logs = child.output().await;
         assert_clean(&logs);
         (answers, logs)
     }

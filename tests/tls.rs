@@ -19,7 +19,7 @@ use genesys_webhook::sdk::https_client;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use support::runtime_api::{RuntimeApi, function};
+use support::runtime_api::{Running, RuntimeApi, function};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -65,7 +65,7 @@ async fn first_handshake(extra: &[(&str, &str)]) -> Result<(), String> {
         ("DEDUP_TABLE", "deliveries"),
     ];
     vars.extend_from_slice(extra);
-    let _function = function(&api, &vars).spawn().unwrap();
+    let _function = Running::start(&mut function(&api, &vars));
     tokio::time::timeout(Duration::from_secs(60), handshakes.recv())
         .await
         .expect("the function never connected to the store")

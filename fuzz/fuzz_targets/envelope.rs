@@ -10,10 +10,13 @@ use std::task::{Context, Poll, Waker};
 use genesys_sign as sample;
 use genesys_webhook::dedup::MemoryStore;
 use genesys_webhook::handler::Handler;
+use genesys_webhook::sink;
 use genesys_webhook::verify::SchemeName;
 use libfuzzer_sys::fuzz_target;
 
 fn handler() -> Handler<MemoryStore> {
+    // Each input's line is built, then dropped: neither printed nor kept.
+    sink::write_lines_to(|_| {});
     sample::memory_handler(SchemeName::Genesys, &[("MAX_BODY_BYTES", "4096")])
 }
 

@@ -1,12 +1,14 @@
-//! The relay's CloudWatch metrics, as Embedded Metric Format documents on
-//! stdout, one per batch.
+//! The relay's CloudWatch metrics, as Embedded Metric Format documents, one
+//! per batch, written by [`crate::metrics`].
 
-use std::io::Write as _;
-
-use serde_json::{Value, json};
+use crate::clock::unix_now_ms;
+use crate::metrics::{Metrics, Unit};
+use crate::sink::write_line;
 
 /// EMF takes at most 100 values of one metric per document.
 const MAX_VALUES: usize = 100;
+
+const LAG: (&str, Unit) = ("OutboxLagMs", Unit::Milliseconds);
 
 /// What one batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,13 +26,13 @@ pub struct Tally {
 
 #[derive(Debug, Clone)]
 pub struct RelayMetrics {
-    namespace: String,
+    metrics: Metrics,
 }
 
 impl RelayMetrics {
     pub fn new(namespace: &str) -> Self {
         Self {
-            namespace: namespace.to_owned(),
+            metrics: Metrics::new(namespace),
         }
     }
 
@@ -38,59 +40,40 @@ impl RelayMetrics {
     /// `RelayBodyFaults` counts, and the lags as
     /// `OutboxLagMs` values; lags beyond the first hundred go in further
     /// documents of their own.
-    pub fn documents(&self, tally: &Tally, timestamp_ms: u64) -> Vec<String> {
+    pub fn documents(&self, tally: &Tally, timestamp_ms: u64) -> Vec<Vec<u8>> {
+        let counts = [
+            ("Relayed", tally.relayed),
+            ("RelayFailed", tally.failed),
+            ("RelayParked", tally.parked),
+            ("RelayOversize", tally.oversize),
+            ("RelayBodyFaults", tally.body_faults),
+        ];
         let mut chunks = tally.lag_ms.chunks(MAX_VALUES);
-        let first = chunks.next().unwrap_or_default();
-        let mut docs = vec![self.document(
-            &[
-                ("Relayed", "Count", json!(tally.relayed)),
-                ("RelayFailed", "Count", json!(tally.failed)),
-                ("RelayParked", "Count", json!(tally.parked)),
-                ("RelayOversize", "Count", json!(tally.oversize)),
-                ("RelayBodyFaults", "Count", json!(tally.body_faults)),
-                ("OutboxLagMs", "Milliseconds", json!(first)),
-            ],
-            timestamp_ms,
-        )];
+        let first = chunks.next();
+        let declared: Vec<(&str, Unit)> = counts
+            .iter()
+            .map(|(name, _)| (*name, Unit::Count))
+            .chain(first.map(|_| LAG))
+            .collect();
+        let mut doc = self.metrics.document(timestamp_ms, &[], &declared);
+        for (name, count) in counts {
+            doc.number(name, count);
+        }
+        if let Some(lags) = first {
+            doc.field(LAG.0, lags);
+        }
+        let mut docs = vec![doc.line()];
         docs.extend(chunks.map(|lags| {
-            self.document(
-                &[("OutboxLagMs", "Milliseconds", json!(lags))],
-                timestamp_ms,
-            )
+            let mut doc = self.metrics.document(timestamp_ms, &[], &[LAG]);
+            doc.field(LAG.0, lags);
+            doc.line()
         }));
         docs
     }
 
-    fn document(&self, metrics: &[(&str, &str, Value)], timestamp_ms: u64) -> String {
-        let mut doc = json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [[]],
-                    "Metrics": metrics
-                        .iter()
-                        .filter(|(_, _, v)| v.as_array().is_none_or(|a| !a.is_empty()))
-                        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
-                        .collect::<Vec<_>>(),
-                }]
-            }
-        });
-        for (name, _, value) in metrics {
-            if value.as_array().is_none_or(|a| !a.is_empty()) {
-                doc[*name] = value.clone();
-            }
-        }
-        doc.to_string()
-    }
-
     pub fn emit(&self, tally: &Tally) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let mut out = std::io::stdout().lock();
-        for line in self.documents(tally, now) {
-            let _ = writeln!(out, "{line}");
+        for line in self.documents(tally, unix_now_ms()) {
+            write_line(&line);
         }
     }
 }
@@ -99,8 +82,11 @@ impl RelayMetrics {
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> Value {
-        assert!(!line.contains('\n'));
+    use serde_json::{Value, json};
+
+    fn parse(line: &[u8]) -> Value {
+        let line = std::str::from_utf8(line).unwrap();
+        assert_eq!(line.find('\n'), Some(line.len() - 1), "one line: {line}");
         serde_json::from_str(line).unwrap()
     }
 
@@ -169,5 +155,25 @@ mod tests {
             .collect();
         assert_eq!(lags, [100, 100, 50]);
         assert!(parse(&docs[1]).get("Relayed").is_none());
+    }
+
+    #[test]
+    fn a_batch_documents_go_through_the_sink() {
+        let tally = Tally {
+            relayed: 1,
+            lag_ms: vec![5],
+            ..Tally::default()
+        };
+        RelayMetrics::new("RelaySink").emit(&tally);
+        let kept = crate::sink::kept();
+        let line = kept
+            .lines()
+            .find(|l| l.contains("\"RelaySink\""))
+            .expect("the batch's document reached the sink");
+        let doc = parse(format!("{line}\n").as_bytes());
+        assert_eq!(
+            (doc["Relayed"].clone(), doc["OutboxLagMs"].clone()),
+            (json!(1), json!([5]))
+        );
     }
 }

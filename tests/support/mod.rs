@@ -147,44 +147,29 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// Everything logged in this test binary, from every thread, from the first
-/// call on: tracing's lines and each delivery's own line. Each test that reads it calls this before it logs anything, so
-/// no log call site is first seen with no subscriber installed.
+/// Everything logged in this test binary, from every thread: tracing's
+/// lines and each delivery's own line, which the library keeps in memory
+/// because no test chooses a sink. Each test that reads tracing's lines calls
+/// this before it logs anything, so no log call site is first seen with no
+/// subscriber installed.
 pub fn captured_logs() -> &'static Captured {
-    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    static LOGS: OnceLock<Captured> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let logs = Captured::default();
-        let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
+            .with_writer(|| genesys_webhook::sink::Lines)
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .finish();
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber per binary");
-        let lines = logs.clone();
-        genesys_webhook::metrics::write_lines_to(move |line| {
-            lines.0.lock().unwrap().extend_from_slice(line);
-        });
-        logs
+        Captured
     })
 }
 
-#[derive(Clone, Default)]
-pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct Captured;
 
 impl Captured {
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        genesys_webhook::sink::kept()
     }
 }
 

@@ -197,13 +197,79 @@ pub fn function(api: &RuntimeApi, vars: &[(&str, &str)]) -> tokio::process::Comm
     cmd
 }
 
-/// Everything a stopped process wrote, stdout then stderr.
-pub async fn output(mut child: tokio::process::Child) -> String {
-    child.start_kill().ok();
-    let out = child.wait_with_output().await.unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+/// A spawned binary whose stdout and stderr are read as they are written
+/// (at TRACE the SDK's own lines would fill a pipe nobody reads and stall
+/// it) and kept: a test reads them, and a test that fails while the binary
+/// runs shows them in its own output, so a passing test prints nothing.
+pub struct Running {
+    child: tokio::process::Child,
+    stdout: Kept,
+    stderr: Kept,
+}
+
+type Kept = (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    Option<tokio::task::JoinHandle<()>>,
+);
+
+fn keep(pipe: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>) -> Kept {
+    let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = kept.clone();
+    let reader = pipe.map(|mut pipe| {
+        tokio::spawn(async move {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut pipe, &mut chunk).await {
+                into.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        })
+    });
+    (kept, reader)
+}
+
+impl Running {
+    pub fn start(cmd: &mut tokio::process::Command) -> Self {
+        let mut child = cmd.spawn().expect("the binary starts");
+        let stdout = keep(child.stdout.take());
+        let stderr = keep(child.stderr.take());
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Stops the binary; everything it wrote, stdout then stderr.
+    pub async fn output(mut self) -> String {
+        self.child.start_kill().ok();
+        self.child.wait().await.unwrap();
+        for reader in [self.stdout.1.take(), self.stderr.1.take()]
+            .into_iter()
+            .flatten()
+        {
+            reader.await.unwrap();
+        }
+        self.text()
+    }
+
+    /// What the binary has written so far, stdout then stderr.
+    pub fn text(&self) -> String {
+        let read = |kept: &Kept| {
+            String::from_utf8_lossy(
+                &kept
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+            .into_owned()
+        };
+        format!("{}{}", read(&self.stdout), read(&self.stderr))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- what the binary wrote ---\n{}", self.text());
+        }
+    }
 }
