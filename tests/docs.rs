@@ -245,7 +245,7 @@ fn metrics_written() -> Written {
     for doc in RelayMetrics::new("N").documents(&tally, 0) {
         add(
             &mut written,
-            &serde_json::from_str(&doc).expect("JSON"),
+            &serde_json::from_slice(&doc).expect("JSON"),
             "relay",
         );
     }

@@ -15,7 +15,7 @@ use genesys_webhook::outbox::{self, BodyRef, Record};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::bus::{self, BusProxy, SECRET_KEY, StreamReader};
-use support::runtime_api::{Answer, RuntimeApi, output};
+use support::runtime_api::{Answer, Running, RuntimeApi};
 use support::{LocalDynamo, sdk_config};
 
 const TABLE: &str = "deliveries";
@@ -131,7 +131,7 @@ impl Parts {
             ("FAILED_DELIVERIES_QUEUE_URL", self.failed_queue.as_str()),
         ];
         all.extend_from_slice(vars);
-        let child = bus::relay(&api, &all).spawn().unwrap();
+        let child = Running::start(&mut bus::relay(&api, &all));
         // Liveness, not speed: a relay that never answers fails here.
         let answer = tokio::time::timeout(
             Duration::from_secs(60),
@@ -139,7 +139,7 @@ impl Parts {
         )
         .await
         .expect("the relay answered");
-        let logs = output(child).await;
+        let logs = child.output().await;
         assert_clean(&logs);
         (records, answer, logs)
     }
@@ -396,11 +396,11 @@ async fn with_s3_out_of_reach_stored_bodies_are_retried_and_nothing_of_theirs_pu
         ("AWS_ENDPOINT_URL_SQS", moto.as_str()),
         ("AWS_ENDPOINT_URL_S3", moto.as_str()),
     ];
-    let child = bus::relay(&api, &vars).spawn().unwrap();
+    let child = Running::start(&mut bus::relay(&api, &vars));
     let again = api
         .invoke(bus::stream_event(&stream_records.collect::<Vec<_>>()))
         .await;
-    assert_clean(&output(child).await);
+    assert_clean(&child.output().await);
     assert_eq!(failures(&again), Vec::<String>::new());
     let sent = parts.sent();
     assert_eq!((sent["s-1"].len(), sent["s-2"].len()), (1, 1));
