@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from . import check, commands
+from . import __version__, check, commands
 from .progress import ToolError
 
 EPILOG = """environment:
@@ -18,6 +18,7 @@ STACK = "the deployed genesys-webhook stack's name"
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="connect-genesys", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     om = sub.add_parser("open-messaging", help="point an Open Messaging integration at the stack")

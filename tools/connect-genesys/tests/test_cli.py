@@ -56,3 +56,25 @@ def test_no_region_at_all_is_one_clear_error(tool, deploy, monkeypatch):
     r = tool("open-messaging", "--stack", d.name, "--integration-id", "any")
     assert r.code == 1
     assert r.err.strip() == "connect-genesys: error: no AWS region: set AWS_REGION or AWS_DEFAULT_REGION"
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h", "--version"])
+def test_help_and_version_exit_0_on_stdout(flag, capsys):
+    from connect_genesys import __version__
+    from connect_genesys.cli import parser
+
+    with pytest.raises(SystemExit) as exit:
+        parser().parse_args([flag])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert (f"connect-genesys {__version__}" if flag == "--version" else "usage: connect-genesys") in out
+
+
+def test_the_version_is_the_workspaces():
+    import pathlib
+    import tomllib
+
+    from connect_genesys import __version__
+
+    cargo = pathlib.Path(__file__).resolve().parents[3] / "Cargo.toml"
+    assert tomllib.loads(cargo.read_text())["package"]["version"] == __version__
