@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use http::HeaderName;
 
@@ -133,17 +135,31 @@ impl Timeouts {
         }
     }
 
-    pub(crate) fn timeout_config(self) -> TimeoutConfig {
-        TimeoutConfig::builder()
-            .operation_timeout(self.operation)
-            .operation_attempt_timeout(self.attempt)
-            .connect_timeout(self.connect)
-            .read_timeout(self.attempt)
+    /// `sdk` under these bounds, for any service's client
+    /// (`Client::new(&timeouts.sdk_config(sdk))`). The read timeout is the
+    /// attempt's.
+    pub fn sdk_config(self, sdk: &SdkConfig) -> SdkConfig {
+        sdk.to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(self.operation)
+                    .operation_attempt_timeout(self.attempt)
+                    .connect_timeout(self.connect)
+                    .read_timeout(self.attempt)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts))
             .build()
     }
 
-    pub(crate) fn retry_config(self) -> RetryConfig {
-        RetryConfig::standard().with_max_attempts(self.max_attempts)
+    /// [`Self::sdk_config`] for a write on the way to acceptance. The attempt
+    /// and read timeouts already bound a stalled request; the SDK's
+    /// throughput watch would add a timer and a body wrapper to every one.
+    pub fn write_config(self, sdk: &SdkConfig) -> SdkConfig {
+        self.sdk_config(sdk)
+            .to_builder()
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .build()
     }
 }
 

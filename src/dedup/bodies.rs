@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::StalledStreamProtectionConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use base64::Engine;
@@ -61,14 +60,8 @@ impl S3Bodies {
     /// A client from the shared SDK configuration with the store's time
     /// bounds: the object is one more write on the way to acceptance.
     pub fn new(sdk: &aws_config::SdkConfig, timeouts: Timeouts) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .timeout_config(timeouts.timeout_config())
-            .retry_config(timeouts.retry_config())
-            // The attempt and read timeouts already bound a stalled upload.
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .build();
         Self {
-            client: Client::from_conf(conf),
+            client: Client::new(&timeouts.write_config(sdk)),
         }
     }
 }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -34,16 +33,8 @@ impl DynamoStore {
         table: String,
         ttl_seconds: i64,
     ) -> Self {
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(timeouts.timeout_config())
-            .retry_config(timeouts.retry_config())
-            // The read and attempt timeouts already bound a stalled response
-            // to a body of a few kilobytes; the SDK's throughput watch adds a
-            // timer and a body wrapper to every request for nothing more.
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .build();
         Self {
-            client: Client::from_conf(conf),
+            client: Client::new(&timeouts.write_config(sdk)),
             table,
             ttl_seconds,
             bodies: None,

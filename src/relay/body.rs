@@ -210,12 +210,8 @@ pub struct S3Bodies {
 
 impl S3Bodies {
     pub fn new(sdk: &aws_config::SdkConfig, timeouts: Timeouts) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .timeout_config(timeouts.timeout_config())
-            .retry_config(timeouts.retry_config())
-            .build();
         Self {
-            client: aws_sdk_s3::Client::from_conf(conf),
+            client: aws_sdk_s3::Client::new(&timeouts.sdk_config(sdk)),
             timeouts,
         }
     }

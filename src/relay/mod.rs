@@ -336,6 +336,11 @@ mod tests {
         }
     }
 
+    /// A relay over `bus` with no failure queue and no stored bodies.
+    fn unparked(bus: FakeBus) -> Relay<FakeBus, FakeQueue, FakeBodies> {
+        Relay::new(&config(MAX_REQUEST_BYTES), bus, None, FakeBodies::default())
+    }
+
     fn config(max_event_bytes: usize) -> RelayConfig {
         RelayConfig {
             max_event_bytes,
@@ -408,12 +413,7 @@ mod tests {
 
     #[tokio::test]
     async fn removes_are_skipped_and_the_rest_published() {
-        let relay = Relay::new(
-            &config(MAX_REQUEST_BYTES),
-            FakeBus::default(),
-            None::<FakeQueue>,
-            FakeBodies::default(),
-        );
+        let relay = unparked(FakeBus::default());
         let answer = relay
             .handle(event(vec![
                 record("INSERT", "100", "a", "{}"),
@@ -432,12 +432,7 @@ mod tests {
             refuse: vec![("b", "InternalFailure"), ("d", "ThrottlingException")],
             ..FakeBus::default()
         };
-        let relay = Relay::new(
-            &config(MAX_REQUEST_BYTES),
-            bus,
-            None::<FakeQueue>,
-            FakeBodies::default(),
-        );
+        let relay = unparked(bus);
         let answer = relay
             .handle(event(vec![
                 record("INSERT", "1", "a", "{}"),
@@ -454,12 +449,7 @@ mod tests {
     async fn an_unreadable_item_is_reported_not_published() {
         let mut broken = record("INSERT", "7", "x", "{}");
         broken["dynamodb"]["NewImage"]["body"] = json!({"S": "not binary"});
-        let relay = Relay::new(
-            &config(MAX_REQUEST_BYTES),
-            FakeBus::default(),
-            None::<FakeQueue>,
-            FakeBodies::default(),
-        );
+        let relay = unparked(FakeBus::default());
         let answer = relay
             .handle(event(vec![record("INSERT", "6", "ok", "{}"), broken]))
             .await
@@ -474,12 +464,7 @@ mod tests {
             down: true,
             ..FakeBus::default()
         };
-        let relay = Relay::new(
-            &config(MAX_REQUEST_BYTES),
-            bus,
-            None::<FakeQueue>,
-            FakeBodies::default(),
-        );
+        let relay = unparked(bus);
         let e = relay
             .handle(event(vec![
                 record("INSERT", "1", "a", "{}"),

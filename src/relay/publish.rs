@@ -223,12 +223,8 @@ pub struct EventBridgeBus {
 
 impl EventBridgeBus {
     pub fn new(sdk: &aws_config::SdkConfig, timeouts: Timeouts, bus_name: String) -> Self {
-        let conf = aws_sdk_eventbridge::config::Builder::from(sdk)
-            .timeout_config(timeouts.timeout_config())
-            .retry_config(timeouts.retry_config())
-            .build();
         Self {
-            client: aws_sdk_eventbridge::Client::from_conf(conf),
+            client: aws_sdk_eventbridge::Client::new(&timeouts.sdk_config(sdk)),
             bus_name,
         }
     }
@@ -293,12 +289,8 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(sdk: &aws_config::SdkConfig, timeouts: Timeouts, url: String) -> Self {
-        let conf = aws_sdk_sqs::config::Builder::from(sdk)
-            .timeout_config(timeouts.timeout_config())
-            .retry_config(timeouts.retry_config())
-            .build();
         Self {
-            client: aws_sdk_sqs::Client::from_conf(conf),
+            client: aws_sdk_sqs::Client::new(&timeouts.sdk_config(sdk)),
             url,
         }
     }
