@@ -26,7 +26,8 @@ BUCKET = "genesys-webhook-bench-bodies"
 SIZES = [int(s) for s in os.environ.get("BODY_SIZES", "2048,1048576,4194304").split(",")]
 SMALL_INVOCATIONS = int(os.environ.get("WARM_INVOCATIONS", "1000"))
 LARGE_INVOCATIONS = int(os.environ.get("LARGE_INVOCATIONS", "40"))
-TTL_DAYS = 7
+# The template's BodyRetentionDays: how long an object is stored, and billed.
+RETENTION_DAYS = 10
 INLINE_LIMIT = 400 * 1024 - 4 * 1024
 
 # us-east-1 list prices, USD.
@@ -42,7 +43,7 @@ def cost_per_million(size, cpu_us):
     billed_ms = max(1.0, round(cpu_us / 1000 / VCPU_SHARE_128MB))
     lambda_cost = LAMBDA_REQUEST + billed_ms / 1000 * 0.125 * LAMBDA_GB_SECOND_ARM
     if size > INLINE_LIMIT:
-        item_bytes, s3 = 400, S3_PUT + size / 2**30 * S3_GB_MONTH * TTL_DAYS / 30
+        item_bytes, s3 = 400, S3_PUT + size / 2**30 * S3_GB_MONTH * RETENTION_DAYS / 30
     else:
         item_bytes, s3 = size + 200, 0.0
     dynamodb = -(-item_bytes // 1024) * DYNAMODB_WRITE_UNIT
