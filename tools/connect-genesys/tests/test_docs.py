@@ -90,3 +90,13 @@ def test_every_page_and_heading_the_template_points_to_exists(template):
         assert page.is_file(), path
         for title in re.findall(r'"([^"]+)"', titles):
             assert title in headings(page), f'{path} has no heading "{title}"'
+
+
+def test_the_dashboard_graphs_every_relay_count(template):
+    relay_counts = [name(r[0]) for r in table("metrics.md", "## Metrics")
+                    if r[2] == "relay" and r[1] == "Count"]
+    assert "RelayBodyFaults" in relay_counts
+    (dashboard,) = [v for v in template["Resources"].values()
+                    if v["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert [m for m in relay_counts if f'\\"{m}\\"' not in body] == []
