@@ -484,3 +484,72 @@ fn the_metrics_page_gives_the_line_sizes_the_code_writes() {
         assert!(doc.contains(&said), "metrics.md: {said:?}");
     }
 }
+
+/// The example event's `detail`, and every field the relay can write into one,
+/// read against what the relay builds.
+#[test]
+fn the_event_page_shows_the_detail_the_relay_writes() {
+    use genesys_webhook::outbox::{Body, BodyRef, OutboxItem};
+    use genesys_webhook::relay::entry::Entry;
+
+    let doc = page("outbox.md");
+    let section = &doc[doc.find("## The event").expect("the event section")..];
+    let json = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("an example event");
+    let example: Value = serde_json::from_str(json).expect("the example is JSON");
+    let item = |body| OutboxItem {
+        delivery_id: "d".into(),
+        received_at: "2026-11-24T12:00:00Z".into(),
+        received_at_unix: 1_764_000_000,
+        front_door: "eventbridge".into(),
+        scheme: "partner-source".into(),
+        body,
+        topic: Some("v2.users.x.presence".into()),
+        detail_type: Some("v2.users.{id}.presence".into()),
+        integration: Some("main".into()),
+    };
+    let detail = |body| -> BTreeSet<String> {
+        let entry = Entry::of(&item(body), "genesys-webhook");
+        let detail: Value = serde_json::from_str(&entry.detail).expect("a JSON detail");
+        detail
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let json_body = detail(Body::Inline(br#"{"topicName":"x"}"#.to_vec()));
+    let shown: BTreeSet<String> = example["detail"]
+        .as_object()
+        .expect("the example has a detail")
+        .keys()
+        .cloned()
+        .collect();
+    let optional = BTreeSet::from(["integration".to_owned()]);
+    assert_eq!(
+        shown,
+        &json_body - &optional,
+        "the example's detail against a partner event's"
+    );
+    let reference = detail(Body::Stored(BodyRef {
+        bucket: "b".into(),
+        key: "k".into(),
+        size: 1,
+        sha256: "0".repeat(64),
+    }));
+    let every: BTreeSet<String> = json_body
+        .iter()
+        .chain(&detail(Body::Inline(b"text".to_vec())))
+        .chain(&reference)
+        .cloned()
+        .collect();
+    for field in every {
+        assert!(
+            section.contains(&format!("`detail.{field}`")) || shown.contains(&field),
+            "docs/outbox.md does not describe detail.{field}"
+        );
+    }
+}
