@@ -10,13 +10,17 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use genesys_sign as sample;
 use genesys_webhook::clock::unix_now as now;
+use genesys_webhook::dedup::{BodyBucket, DynamoStore, S3Bodies};
+use genesys_webhook::envelope::FrontDoor;
 use genesys_webhook::outbox::{self, BodyRef, Record};
+use genesys_webhook::verify::SchemeName;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::bus::{self, BusProxy, SECRET_KEY, StreamReader};
 use support::runtime_api::{Answer, Running, RuntimeApi};
-use support::{LocalDynamo, sdk_config};
+use support::{LocalDynamo, PATIENT, answer_of, sdk_config, verdict};
 
 const TABLE: &str = "deliveries";
 const BUS: &str = "outbox";
@@ -226,6 +230,70 @@ fn reference(raw: &str) -> Value {
     let detail: Value = serde_json::from_str(raw).unwrap();
     assert!(detail.get("body").is_none() && detail.get("bodyBase64").is_none());
     detail["bodyRef"].clone()
+}
+
+/// The whole path: the function keeps a 4 MB HTTP API body and a 3 MB
+/// base64 Function URL body in the bucket, and the relay publishes each once,
+/// by reference, with the SHA-256 of the exact bytes it was given.
+#[tokio::test]
+async fn deliveries_the_function_kept_in_s3_reach_the_bus_once_by_reference() {
+    let mut parts = Parts::start().await;
+    let c = sample::config(SchemeName::Genesys, &[("BODY_BUCKET", BUCKET)]).unwrap();
+    assert_eq!(c.table, TABLE);
+    let sdk = sdk_config(&parts.db.endpoint).await;
+    let name = c.body_bucket.clone().expect("the bucket is configured");
+    let store = DynamoStore::new(&sdk, PATIENT, c.table.clone(), WEEK).with_bodies(BodyBucket {
+        bodies: S3Bodies::new(&sdk, PATIENT),
+        bucket: name.bucket,
+        prefix: name.prefix,
+    });
+    let function = sample::handler(&c, store).unwrap();
+
+    let plain = json_body(4 * 1024 * 1024);
+    let http_api = sample::signed_event(
+        SchemeName::Genesys,
+        FrontDoor::ApiGatewayV2,
+        &plain,
+        Some("e2e-4mb"),
+        now(),
+    );
+    let binary = binary_body(3 * 1024 * 1024);
+    let headers = sample::signed_headers(
+        SchemeName::Genesys,
+        sample::TEST_SECRET,
+        &binary,
+        Some("e2e-3mb"),
+        now(),
+    )
+    .unwrap();
+    let function_url = sample::wrap(FrontDoor::FunctionUrl, &headers, &binary, true, now());
+    for event in [&http_api, &function_url, &http_api] {
+        let reply = function.handle_at(event.to_string(), now()).await.unwrap();
+        let (status, body) = answer_of(&serde_json::to_value(reply).unwrap());
+        assert_eq!(status, 200, "{}", verdict(&body));
+    }
+
+    let moto = parts.db.endpoint.clone();
+    let (_, answer, _) = parts.relay(&moto, &[]).await;
+    assert_eq!(failures(&answer), Vec::<String>::new());
+    let sent = parts.sent();
+    assert_eq!(sent.len(), 2, "{:?}", sent.keys());
+    for (id, body) in [("e2e-4mb", &plain), ("e2e-3mb", &binary)] {
+        assert_eq!(sent[id].len(), 1, "{id}: published once");
+        let got = reference(&sent[id][0]);
+        assert_eq!(got["size"], body.len(), "{id}");
+        assert_eq!(got["sha256"], sha256(body), "{id}");
+        let key = got["key"].as_str().unwrap();
+        let object = parts.s3.get_object().bucket(BUCKET).key(key).send();
+        let object = object.await.unwrap().body.collect().await.unwrap();
+        assert_eq!(
+            &object.to_vec(),
+            body,
+            "{id}: the object is the exact bytes"
+        );
+    }
+    assert_eq!(parts.arrived().await, ["e2e-3mb", "e2e-4mb"]);
+    assert!(parts.parked().await.is_empty());
 }
 
 #[tokio::test]
