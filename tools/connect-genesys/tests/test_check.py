@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from cfnlint.decode import decode
 
 from conftest import REGION, TEMPLATE
 
@@ -62,6 +63,22 @@ def deny_without_tls(bucket):
     return {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def test_the_test_body_bucket_has_the_rule_and_policy_of_the_template():
+    decoded, errors = decode(str(ROOT / "template.yaml"))
+    assert not errors, errors
+    template = json.loads(json.dumps(decoded, default=str))
+    retention = template["Parameters"]["BodyRetentionDays"]["Default"]
+    rule, = template["Resources"]["BodyBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == \
+        ("Enabled", "bodies/", {"Ref": "BodyRetentionDays"})
+    assert body_rule(retention)["Expiration"] == {"Days": retention}
+    assert body_rule(retention)["Filter"] == {"Prefix": rule["Prefix"]}
+    statement, = template["Resources"]["BodyBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    written = deny_without_tls("b")
+    for key in ("Sid", "Effect", "Principal", "Action", "Condition"):
+        assert statement[key] == written[key], key
 
 
 def set_lifecycle(bucket, *rules):
