@@ -9,12 +9,14 @@ import datetime
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 import urllib.error
 import urllib.request
 import uuid
 
+from botocore.exceptions import ClientError
 
 from .aws import Secret, Stack, aws, client, fingerprint, region as aws_region, TOKEN_TAG_PREFIX
 from .commands import EVENTBRIDGE_TYPE, cidr_set, find_eventbridge_integration, published_ranges
@@ -27,6 +29,11 @@ REQUIRED_OUTPUTS = ("SecretArn", "TableName", "FailedDeliveriesQueueUrl", "Relay
 PARTNER_BUS = re.compile(r"^aws\.partner/genesys\.com/cloud/(?P<org>[^/]+)/(?P<suffix>[^/]+)$")
 # As RelayIteratorAgeAlarm: five minutes behind the stream.
 DEFAULT_MAX_ITERATOR_AGE_SECONDS = 300
+# As the template: the objects the function writes, and the TTL's default.
+BODY_PREFIX = "bodies/"
+DEFAULT_DEDUP_TTL_SECONDS = 604800
+# TTL deletion lags up to two days, in which an item can still be replayed; one to spare.
+TTL_LAG_DAYS = 3
 
 
 class Failed(Exception):
@@ -103,6 +110,7 @@ def check(args) -> str:
     checklist.item("alarms", lambda: alarms(ctx))
     checklist.item("failure queue", lambda: failure_queue(ctx))
     checklist.item("relay iterator age", lambda: iterator_age(ctx))
+    checklist.item("body bucket", lambda: body_bucket(ctx))
     if args.send:
         checklist.item("synthetic delivery", lambda: send(ctx))
     total = checklist.passed + len(checklist.failed) + checklist.skipped
@@ -287,6 +295,111 @@ def iterator_age(ctx: Context) -> str:
     if worst > limit:
         raise Failed(f"the relay was {worst:.0f}s behind the stream (limit {limit:g}s)")
     return f"at most {worst:.1f}s behind the stream in the last 15 minutes"
+
+
+def body_bucket(ctx: Context) -> str:
+    bucket = ctx.stack.output("BodyBucketName")
+    if not bucket:
+        raise Skipped("no BodyBucketName output: the stack predates the body bucket")
+    try:
+        ttl = int(ctx.stack.parameters.get("DedupTtlSeconds") or DEFAULT_DEDUP_TTL_SECONDS)
+    except ValueError:
+        raise Failed("DedupTtlSeconds is not a number") from None
+    ttl_days = math.ceil(ttl / 86400)
+    needed = ttl_days + TTL_LAG_DAYS
+    s3 = client("s3")
+    rules = s3_document("read the body bucket's lifecycle", "NoSuchLifecycleConfiguration", [],
+                        lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"])
+    days = body_expiration_days(rules)
+    if days is None:
+        raise Failed(f"no enabled lifecycle rule expires every object under {BODY_PREFIX} "
+                     "after a number of days")
+    if days < needed:
+        raise Failed(f"keeps bodies {days} days, fewer than the {needed} the TTL of {ttl_days} "
+                     f"days needs (plus {TTL_LAG_DAYS}): replay may find an item whose body "
+                     "expired; raise BodyRetentionDays")
+    policy = s3_document("read the body bucket's policy", "NoSuchBucketPolicy", "{}",
+                         lambda: s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    if not denies_plain_http(policy, bucket):
+        raise Failed("its policy has no statement denying every request with "
+                     "aws:SecureTransport false")
+    return f"keeps bodies {days} days, the TTL is {ttl_days}; requests without TLS are denied"
+
+
+def s3_document(what: str, missing: str, default, read):
+    """What `read` returns, or `default` when S3 answers `missing` (the bucket
+    has no such configuration)."""
+    with aws(what):
+        try:
+            return read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == missing:
+                return default
+            raise
+
+
+def body_expiration_days(rules: list) -> int | None:
+    """The fewest days after which an enabled rule expires objects under
+    BODY_PREFIX, or None when no rule expires all of them. A narrower rule
+    (a longer prefix, a tag or a size) still counts when it expires some
+    sooner; a rule expiring on a date counts as 0 days."""
+    whole, sooner = None, None
+    for rule in rules:
+        expiration = rule.get("Expiration") or {}
+        if rule.get("Status") != "Enabled" or not ({"Days", "Date"} & set(expiration)):
+            continue
+        days = int(expiration.get("Days", 0))
+        scope = rule.get("Filter") or {}
+        narrowed = bool(set(scope) - {"Prefix"})
+        prefix = rule.get("Prefix", scope.get("Prefix", scope.get("And", {}).get("Prefix", "")))
+        if BODY_PREFIX.startswith(prefix) and not narrowed:
+            whole = days if whole is None else min(whole, days)
+        elif prefix.startswith(BODY_PREFIX) or BODY_PREFIX.startswith(prefix):
+            sooner = days if sooner is None else min(sooner, days)
+    if whole is None:
+        return None
+    return whole if sooner is None else min(whole, sooner)
+
+
+def denies_plain_http(policy: str, bucket: str) -> bool:
+    """Whether a statement of `policy` denies every action on the bucket's
+    objects to everyone whenever aws:SecureTransport is false."""
+    try:
+        statements = json.loads(policy).get("Statement", [])
+    except (ValueError, AttributeError):
+        return False
+    objects = re.compile(rf"\*|arn:[\w-]+:s3:::{re.escape(bucket)}/\*")
+    for s in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(s, dict) or s.get("Effect") != "Deny":
+            continue
+        principal = s.get("Principal")
+        if principal != "*" and principal != {"AWS": "*"}:
+            continue
+        if not {"*", "s3:*"} & {str(a).lower() for a in listed(s.get("Action"))}:
+            continue
+        if not any(objects.fullmatch(str(r)) for r in listed(s.get("Resource"))):
+            continue
+        if only_plain_http(s.get("Condition")):
+            return True
+    return False
+
+
+def only_plain_http(condition) -> bool:
+    """Whether `condition` holds exactly when aws:SecureTransport is false: a
+    second condition would narrow the denial."""
+    if not isinstance(condition, dict) or len(condition) != 1:
+        return False
+    (operator, keys), = condition.items()
+    if operator.lower() not in ("bool", "boolifexists") or not isinstance(keys, dict) \
+            or len(keys) != 1:
+        return False
+    (key, value), = keys.items()
+    return key.lower() == "aws:securetransport" and \
+        [str(v).lower() for v in listed(value)] == ["false"]
+
+
+def listed(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 # --send ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """connect-genesys check against moto (CloudFormation, DynamoDB, SQS,
-CloudWatch, Secrets Manager, EventBridge), the Genesys stand-in and, for
+CloudWatch, Secrets Manager, EventBridge, S3), the Genesys stand-in and, for
 --send, the repository's own function under `cargo lambda watch`, which serves
 it behind a Function URL style HTTP endpoint on 127.0.0.1."""
 import datetime
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from cfnlint.decode import decode
 
 from conftest import REGION, TEMPLATE
 
@@ -29,11 +30,17 @@ RANGES = [
 ]
 ALLOWED = "3.3.3.3/32,52.1.1.0/24"
 
-# The stand-in stack of conftest, with what check reads besides: the table
-# and the relay's name. moto's CloudFormation creates no alarms, so each stack's
-# alarm is made directly, named as CloudFormation names the alarms it creates.
+# The stand-in stack of conftest, with what check reads besides: the table,
+# the relay's name, the TTL and the body bucket. moto's CloudFormation creates no
+# alarms, so each stack's alarm is made directly, named as CloudFormation names
+# the alarms it creates; the body bucket is made directly too, with the
+# lifecycle rule and policy template.yaml gives it.
 CHECK_TEMPLATE = json.loads(json.dumps(TEMPLATE))
-CHECK_TEMPLATE["Parameters"]["TestRelayFunction"] = {"Type": "String", "Default": "relay"}
+CHECK_TEMPLATE["Parameters"].update({
+    "TestRelayFunction": {"Type": "String", "Default": "relay"},
+    "TestBodyBucket": {"Type": "String", "Default": ""},
+    "DedupTtlSeconds": {"Type": "Number", "Default": 604800},
+})
 CHECK_TEMPLATE["Resources"].update({
     "DeliveriesTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
         "BillingMode": "PAY_PER_REQUEST",
@@ -43,22 +50,67 @@ CHECK_TEMPLATE["Resources"].update({
 CHECK_TEMPLATE["Outputs"].update({
     "TableName": {"Value": {"Ref": "DeliveriesTable"}},
     "RelayFunctionName": {"Value": {"Ref": "TestRelayFunction"}},
+    "BodyBucketName": {"Value": {"Ref": "TestBodyBucket"}},
 })
+
+
+def body_rule(days, prefix="bodies/"):
+    return {"ID": "ExpireBodies", "Status": "Enabled", "Filter": {"Prefix": prefix},
+            "Expiration": {"Days": days}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+
+
+def deny_without_tls(bucket):
+    return {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def test_the_test_body_bucket_has_the_rule_and_policy_of_the_template():
+    decoded, errors = decode(str(ROOT / "template.yaml"))
+    assert not errors, errors
+    template = json.loads(json.dumps(decoded, default=str))
+    retention = template["Parameters"]["BodyRetentionDays"]["Default"]
+    rule, = template["Resources"]["BodyBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == \
+        ("Enabled", "bodies/", {"Ref": "BodyRetentionDays"})
+    assert body_rule(retention)["Expiration"] == {"Days": retention}
+    assert body_rule(retention)["Filter"] == {"Prefix": rule["Prefix"]}
+    statement, = template["Resources"]["BodyBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    written = deny_without_tls("b")
+    for key in ("Sid", "Effect", "Principal", "Action", "Condition"):
+        assert statement[key] == written[key], key
+
+
+def set_lifecycle(bucket, *rules):
+    boto3.client("s3").put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": list(rules)})
+
+
+def set_policy(bucket, *statements):
+    boto3.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
 
 
 class Stack:
     """A deployed stand-in stack, its secret, and what Genesys holds for it."""
 
-    def __init__(self, secret, webhook_url=URL, allowed="", partner_bus="", scheme="open-messaging"):
+    def __init__(self, secret, webhook_url=URL, allowed="", partner_bus="", scheme="open-messaging",
+                 body_bucket=True, ttl="604800"):
         self.cfn = boto3.client("cloudformation")
         self.sm = boto3.client("secretsmanager")
         self.name = "ck-" + uuid.uuid4().hex[:8]
         self.relay = self.name + "-relay"
         self.secret_arn = self.sm.create_secret(Name=self.name, SecretString=secret)["ARN"]
+        self.bucket = self.name + "-bodies" if body_bucket else ""
+        if self.bucket:
+            boto3.client("s3").create_bucket(Bucket=self.bucket)
+            set_lifecycle(self.bucket, body_rule(10))
+            set_policy(self.bucket, deny_without_tls(self.bucket))
         params = {"ExistingSecretArn": self.secret_arn, "SignatureScheme": scheme,
                   "PartnerEventBusName": partner_bus, "AllowedSourceCidrs": allowed,
                   "SecretRefreshSeconds": "300", "LogLevel": "INFO", "TestWebhookUrl": webhook_url,
-                  "TestFunctionUrl": "", "TestRelayFunction": self.relay}
+                  "TestFunctionUrl": "", "TestRelayFunction": self.relay,
+                  "TestBodyBucket": self.bucket, "DedupTtlSeconds": ttl}
         self.cfn.create_stack(StackName=self.name, TemplateBody=json.dumps(CHECK_TEMPLATE),
                               Parameters=[{"ParameterKey": k, "ParameterValue": v}
                                           for k, v in params.items()])
@@ -123,9 +175,10 @@ def test_check_passes_every_item_of_a_connected_healthy_stack(tool, connected):
     assert lines(r.out) == {
         "stack outputs": "ok", f"open messaging integration {connected.open_integration}": "ok",
         "allowlist": "ok", "eventbridge": "ok", "alarms": "ok", "failure queue": "ok",
-        "relay iterator age": "ok"}, r.out
+        "relay iterator age": "ok", "body bucket": "ok"}, r.out
     assert "at most 2.0s behind" in r.out
-    assert "7 of 7 passed, 0 failed" in r.out
+    assert "keeps bodies 10 days, the TTL is 7; requests without TLS are denied" in r.out
+    assert "8 of 8 passed, 0 failed" in r.out
 
 
 def test_check_fails_each_item_that_is_out_of_step(tool, standin, connected):
@@ -142,6 +195,7 @@ def test_check_fails_each_item_that_is_out_of_step(tool, standin, connected):
     boto3.client("sqs").send_message(QueueUrl=connected.outputs["FailedDeliveriesQueueUrl"],
                                      MessageBody="{}")
     connected.iterator_age(900_000)
+    set_lifecycle(connected.bucket, body_rule(9))
 
     r = tool("check", "--stack", connected.name)
     assert r.code == 1, r.out
@@ -149,13 +203,15 @@ def test_check_fails_each_item_that_is_out_of_step(tool, standin, connected):
     assert lines(r.out) == {
         "stack outputs": "ok", f"open messaging integration {iid}": "FAIL",
         f"open messaging integration {stale}": "FAIL", "allowlist": "FAIL", "eventbridge": "FAIL",
-        "alarms": "FAIL", "failure queue": "FAIL", "relay iterator age": "FAIL"}, r.out
+        "alarms": "FAIL", "failure queue": "FAIL", "relay iterator age": "FAIL",
+        "body bucket": "FAIL"}, r.out
     for expected in ["https://elsewhere.example.com/hook, not the stack's URL",
                      "not the secret's current value", "1 missing, 0 no longer published",
                      "is DISABLED", f"in ALARM: {connected.alarm}", "1 message(s) wait",
-                     "900s behind the stream"]:
+                     "900s behind the stream",
+                     "keeps bodies 9 days, fewer than the 10 the TTL of 7 days needs"]:
         assert expected in r.out, (expected, r.out)
-    assert "1 of 8 passed, 7 failed" in r.err
+    assert "1 of 9 passed, 8 failed" in r.err
 
 
 def test_check_fails_a_partner_source_without_a_bus_and_a_missing_output(tool, standin, connected):
@@ -167,13 +223,51 @@ def test_check_fails_a_partner_source_without_a_bus_and_a_missing_output(tool, s
         "config": {"name": "EventBridge 2", "version": 2, "advanced": {}, "notes": "", "credentials": {},
                    "properties": {"awsAccountId": "123456789012", "awsAccountRegion": REGION,
                                   "eventSourceSuffix": suffix}}}
-    stack = Stack("other-secret-" + uuid.uuid4().hex, webhook_url="", partner_bus=bus)
+    stack = Stack("other-secret-" + uuid.uuid4().hex, webhook_url="", partner_bus=bus,
+                  body_bucket=False)
     r = tool("check", "--stack", stack.name)
     assert r.code == 1
     found = lines(r.out)
     assert found["stack outputs"] == "FAIL" and "WebhookUrl or RestApiUrl" in r.out
     assert found["eventbridge"] == "FAIL" and "the source is not associated" in r.out
     assert found["allowlist"] == "skip" and found["open messaging integrations"] == "skip"
+    assert found["body bucket"] == "skip" and "no BodyBucketName output" in r.out
+
+
+def no_lifecycle_rule_on_bodies(stack):
+    set_lifecycle(stack.bucket, body_rule(10, prefix="other/"))
+
+
+def a_shorter_rule_on_some_bodies(stack):
+    set_lifecycle(stack.bucket, body_rule(10), body_rule(2, prefix="bodies/ab"))
+
+
+def no_policy(stack):
+    boto3.client("s3").delete_bucket_policy(Bucket=stack.bucket)
+
+
+def a_deny_narrowed_by_another_condition(stack):
+    statement = deny_without_tls(stack.bucket)
+    statement["Condition"]["IpAddress"] = {"aws:SourceIp": "10.0.0.0/8"}
+    set_policy(stack.bucket, statement)
+
+
+@pytest.mark.parametrize("ttl, change, reason", [
+    ("1209600", None, "keeps bodies 10 days, fewer than the 17 the TTL of 14 days needs"),
+    ("604800", no_lifecycle_rule_on_bodies, "no enabled lifecycle rule expires every object under bodies/"),
+    ("604800", a_shorter_rule_on_some_bodies, "keeps bodies 2 days, fewer than the 10"),
+    ("604800", no_policy, "no statement denying every request with aws:SecureTransport false"),
+    ("604800", a_deny_narrowed_by_another_condition, "no statement denying every request"),
+])
+def test_check_fails_a_body_bucket_that_expires_bodies_too_soon_or_allows_plain_http(
+        tool, moto_endpoint, ttl, change, reason):
+    stack = Stack("body-secret-" + uuid.uuid4().hex, ttl=ttl)
+    if change:
+        change(stack)
+    r = tool("check", "--stack", stack.name)
+    assert r.code == 1
+    assert lines(r.out)["body bucket"] == "FAIL", r.out
+    assert reason in r.out, r.out
 
 
 # --send through the function ----------------------------------------------
