@@ -57,8 +57,7 @@ async fn init() -> Result<Handler<DynamoStore>, Error> {
     let store = match &config.body_bucket {
         Some(name) => store.with_bodies(BodyBucket {
             bodies: S3Bodies::new(&sdk, config.store_timeouts),
-            bucket: name.bucket.clone(),
-            prefix: name.prefix.clone(),
+            name: name.clone(),
         }),
         None => store,
     };

@@ -51,8 +51,7 @@ async fn handler(
     )
     .with_bodies(BodyBucket {
         bodies: S3Bodies::new(&sdk_config(s3_endpoint).await, timeouts),
-        bucket: name.bucket,
-        prefix: name.prefix,
+        name,
     });
     sample::handler(&c, store).unwrap()
 }

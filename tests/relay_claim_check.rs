@@ -244,8 +244,7 @@ async fn deliveries_the_function_kept_in_s3_reach_the_bus_once_by_reference() {
     let name = c.body_bucket.clone().expect("the bucket is configured");
     let store = DynamoStore::new(&sdk, PATIENT, c.table.clone(), WEEK).with_bodies(BodyBucket {
         bodies: S3Bodies::new(&sdk, PATIENT),
-        bucket: name.bucket,
-        prefix: name.prefix,
+        name,
     });
     let function = sample::handler(&c, store).unwrap();
 

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::Record;
-use crate::config::Timeouts;
+use crate::config::{BodyBucketName, Timeouts};
 use crate::error::{StoreError, cause};
 use crate::outbox::{self, BodyRef};
 
@@ -32,8 +32,7 @@ pub trait Bodies: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct BodyBucket<B> {
     pub bodies: B,
-    pub bucket: String,
-    pub prefix: String,
+    pub name: BodyBucketName,
 }
 
 impl<B: Bodies> BodyBucket<B> {
@@ -43,7 +42,8 @@ impl<B: Bodies> BodyBucket<B> {
         if record.body.len() <= outbox::MAX_BODY_BYTES {
             return Ok(None);
         }
-        let claim = BodyRef::of(&self.bucket, &self.prefix, &record.key(), record.body);
+        let name = &self.name;
+        let claim = BodyRef::of(&name.bucket, &name.prefix, &record.key(), record.body);
         self.bodies.put(&claim, record.body).await?;
         Ok(Some(claim))
     }
@@ -146,8 +146,10 @@ mod tests {
     fn bucket() -> BodyBucket<MemoryBodies> {
         BodyBucket {
             bodies: MemoryBodies::default(),
-            bucket: "bodies-bucket".into(),
-            prefix: "bodies/".into(),
+            name: BodyBucketName {
+                bucket: "bodies-bucket".into(),
+                prefix: "bodies/".into(),
+            },
         }
     }
 
